@@ -1,0 +1,3 @@
+from wsgen.cli import main
+
+main()

@@ -1,0 +1,232 @@
+"""The `wsgen` command line: parse, call, print.
+
+`wsgen chat --auth` means `wsgen new chat --auth`: generating is the default
+command, so a first argument that is not a subcommand is routed to `new`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from wsgen import __version__
+from wsgen.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, WsgenError
+
+HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
+
+  wsgen chat --auth --rooms --broadcast   generate the `chat` endpoint
+  wsgen check                             verify generated files (for CI)
+
+Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
+2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale.
+"""
+
+cli = typer.Typer(
+    help=HELP,
+    add_completion=False,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+COMMANDS = ("new", "check")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"wsgen {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@cli.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Generate production-grade WebSocket endpoints into an existing FastAPI project."""
+
+
+def _fail(error: WsgenError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": error.one_line(), "exit_code": error.exit_code}))
+    print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
+    raise typer.Exit(error.exit_code)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask(name: Optional[str]) -> dict[str, Any]:
+    """The questions the seed asked a person before writing an endpoint."""
+    from rich.prompt import Confirm, Prompt
+
+    answers: dict[str, Any] = {}
+    answers["name"] = name or Prompt.ask("Endpoint name (e.g. chat, notifications)")
+    answers["auth"] = Confirm.ask("Require a JWT to connect?", default=True)
+    answers["rooms"] = Confirm.ask("Support rooms (join/leave, presence)?", default=True)
+    answers["broadcast"] = Confirm.ask("Broadcast to every connection?", default=False)
+    extra = Prompt.ask("Extra message types (space-separated, empty for none)", default="")
+    answers["message_types"] = extra.split()
+    return answers
+
+
+@cli.command("new")
+def new(
+    name: Optional[str] = typer.Argument(None, help="Endpoint name, snake_case (live-updates -> live_updates)."),
+    auth: Optional[bool] = typer.Option(None, "--auth/--no-auth", help="Require a JWT (pyjwt) to connect."),
+    rooms: Optional[bool] = typer.Option(None, "--rooms/--no-rooms", help="Rooms with join/leave and presence."),
+    broadcast: Optional[bool] = typer.Option(
+        None, "--broadcast/--no-broadcast", help="Server-side broadcast to every connection."
+    ),
+    message_type: list[str] = typer.Option(
+        [], "--message-type", "-m", help="An extra client message type (repeatable)."
+    ),
+    path: Optional[str] = typer.Option(None, "--path", help="URL path of the route (default /ws/NAME)."),
+    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The FastAPI project folder (default: .)."),
+    app_ref: Optional[str] = typer.Option(None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (and result) as JSON; never prompt."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files that differ."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; absent flags are off."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip importing the app to verify the route."),
+) -> None:
+    """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
+    try:
+        no_flags = auth is None and rooms is None and broadcast is None and not message_type
+        if not yes and not as_json and _interactive() and (name is None or no_flags):
+            answers = _ask(name)
+            name, auth, rooms, broadcast = answers["name"], answers["auth"], answers["rooms"], answers["broadcast"]
+            message_type = answers["message_types"]
+        if name is None:
+            raise UsageError("Missing the endpoint name.", hint="Run e.g. `wsgen chat --auth --rooms`.")
+        _generate(
+            name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
+            dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
+        )  # fmt: skip
+    except WsgenError as error:
+        _fail(error, as_json)
+
+
+def _generate(
+    name: str,
+    auth: bool,
+    rooms: bool,
+    broadcast: bool,
+    message_types: list[str],
+    path: Optional[str],
+    project: Optional[Path],
+    app_ref: Optional[str],
+    *,
+    dry_run: bool,
+    as_json: bool,
+    force: bool,
+    yes: bool,
+    verify: bool,
+) -> None:
+    from wsgen.generate import build_generation, project_root
+    from wsgen.plan import apply
+    from wsgen.spec import build_spec
+
+    spec = build_spec(name, auth=auth, rooms=rooms, broadcast=broadcast, message_types=message_types, path=path)
+    root = project_root(project)
+    generation = build_generation(root, spec, app_ref=app_ref, force=force)
+    plan = generation.plan
+    if not as_json:
+        from wsgen.output import print_plan
+
+        print_plan(plan, dry_run=dry_run)
+    if plan.conflicts and not dry_run:
+        paths = ", ".join(c.path for c in plan.conflicts)
+        error = WsgenError(
+            f"{len(plan.conflicts)} file(s) exist and differ: {paths}.",
+            hint="Nothing was written; re-run with --force to overwrite, or move them.",
+        )
+        if as_json:
+            print(json.dumps({**plan.to_json(applied=False), "error": error.one_line()}, indent=2))
+            raise typer.Exit(EXIT_REFUSED)
+        _fail(error, False)
+    if dry_run:
+        if as_json:
+            print(json.dumps(plan.to_json(applied=False), indent=2))
+        raise typer.Exit(EXIT_REFUSED if plan.conflicts else EXIT_OK)
+    if not yes and not as_json and _interactive() and plan.writes:
+        from rich.prompt import Confirm
+
+        if not Confirm.ask("Apply this plan?", default=True):
+            print("Nothing written.")
+            raise typer.Exit(EXIT_OK)
+    apply(root, plan)
+    result = None
+    if verify:
+        from wsgen.verify import verify_route
+
+        result = verify_route(generation.layout, spec.path)
+    tests_path = next((c.path for c in plan.changes if c.group == "tests"), "tests")
+    if as_json:
+        print(json.dumps(plan.to_json(applied=True, verify=result), indent=2))
+    else:
+        from wsgen.output import print_applied
+
+        print_applied(plan, result, tests_path)
+    if result is not None and not result.get("ok"):
+        raise typer.Exit(EXIT_REFUSED)
+
+
+@cli.command("check")
+def check(
+    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The FastAPI project folder (default: .)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check generated files: missing (3), unregistered (4), edited (5), stale (6)."""
+    from wsgen.check import run_check
+    from wsgen.generate import project_root
+
+    try:
+        report = run_check(project_root(project))
+    except WsgenError as error:
+        _fail(error, as_json)
+        return
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        from wsgen.output import print_check
+
+        print_check(report)
+    raise typer.Exit(report.exit_code)
+
+
+def route_default_command(argv: list[str]) -> list[str]:
+    """Insert `new` unless the first argument is a subcommand or a global flag."""
+    if not argv:
+        return ["new"] if _interactive() else ["--help"]
+    first = argv[0]
+    if first in COMMANDS or first in ("--help", "-h", "--version"):
+        return argv
+    return ["new", *argv]
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    import click
+
+    args = route_default_command(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(cli)
+    try:
+        code = command.main(args=args, prog_name="wsgen", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        code = EXIT_USAGE
+    except click.UsageError as exc:
+        print(f"wsgen: error: {exc.format_message()} (see `wsgen --help`)", file=sys.stderr)
+        code = EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.Abort:
+        print("wsgen: aborted; nothing written.", file=sys.stderr)
+        code = EXIT_REFUSED
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,103 @@
+"""Runtime dependencies of generated code, added where the host declares its own.
+
+Edits are textual insertions so every other byte of the file stays as it was;
+nothing is ever installed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from wsgen.projectconfig import ProjectConfig
+
+# What the generated runtime imports, with the lowest versions it is tested on.
+RUNTIME_REQUIREMENTS = {"fastapi": "fastapi>=0.115", "pyjwt": "pyjwt>=2.8", "structlog": "structlog>=24.1"}
+
+
+@dataclass(frozen=True)
+class DependencyEdit:
+    file: str | None  # None: the host declares dependencies nowhere wsgen can edit
+    missing: tuple[str, ...]
+    new_text: str | None
+
+
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _add_to_pep621(text: str, specs: list[str]) -> str | None:
+    """Insert into `[project] dependencies = [...]`, keeping the file's style."""
+    section = re.search(r"(?m)^\[project\]\s*$", text)
+    if not section:
+        return None
+    start = section.end()
+    next_table = re.search(r"(?m)^\[", text[start:])
+    end = start + next_table.start() if next_table else len(text)
+    deps = re.search(r"(?m)^dependencies\s*=\s*\[", text[start:end])
+    if not deps:
+        return None
+    open_at = start + deps.end()
+    close_at = text.find("]", open_at)
+    if close_at < 0:
+        return None
+    inner = text[open_at:close_at]
+    nl = _newline(text)
+    if "\n" in inner:  # multi-line array: one item a line, same indent
+        indent_match = re.search(r"\n([ \t]+)\S", inner)
+        indent = indent_match.group(1) if indent_match else "    "
+        body = inner.rstrip(" \t")
+        if body.rstrip().endswith(",") or not body.strip():
+            lines = "".join(f'{indent}"{s}",{nl}' for s in specs)
+            insert_at = open_at + len(body)
+            if not body.endswith("\n"):
+                lines = nl + lines
+            return text[:insert_at] + lines + text[insert_at:]
+        last = open_at + len(body.rstrip())
+        lines = "," + "".join(f'{nl}{indent}"{s}"' for s in specs) + ","
+        return text[:last] + lines + text[last:]
+    items = inner.strip()
+    added = ", ".join(f'"{s}"' for s in specs)
+    new_inner = f"{items.rstrip(',')}, {added}" if items else added
+    return text[:open_at] + new_inner + text[close_at:]
+
+
+def _add_to_poetry(text: str, specs: list[str]) -> str | None:
+    section = re.search(r"(?m)^\[tool\.poetry\.dependencies\]\s*$", text)
+    if not section:
+        return None
+    start = section.end()
+    next_table = re.search(r"(?m)^\[", text[start:])
+    end = start + next_table.start() if next_table else len(text)
+    body = text[start:end].rstrip()
+    insert_at = start + len(body)
+    nl = _newline(text)
+    lines = ""
+    for spec in specs:
+        name, _, version = spec.partition(">=")
+        lines += f'{nl}{name} = ">={version}"'
+    return text[:insert_at] + lines + text[insert_at:]
+
+
+def _add_to_requirements(text: str, specs: list[str]) -> str:
+    nl = _newline(text)
+    prefix = "" if not text or text.endswith("\n") else nl
+    return text + prefix + "".join(s + nl for s in specs)
+
+
+def plan_dependencies(config: ProjectConfig) -> DependencyEdit:
+    file, declared, _ = config.declared()
+    missing = [spec for name, spec in RUNTIME_REQUIREMENTS.items() if name not in declared]
+    if not missing:
+        return DependencyEdit(file, (), None)
+    if file is None:
+        return DependencyEdit(None, tuple(missing), None)
+    if file == "pyproject.toml":
+        assert config.pyproject_text is not None
+        if config.project_dependencies is not None:
+            new_text = _add_to_pep621(config.pyproject_text, missing)
+        else:
+            new_text = _add_to_poetry(config.pyproject_text, missing)
+        return DependencyEdit(file if new_text else None, tuple(missing), new_text)
+    assert config.requirements_text is not None
+    return DependencyEdit(file, tuple(missing), _add_to_requirements(config.requirements_text, missing))

@@ -1,0 +1,247 @@
+"""One generation run: read the project, compute the Plan and the new manifest.
+
+Reading happens here once; everything it calls is pure. Writing is left to
+`plan.apply`, so `--dry-run` and `--json` share every step but the last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wsgen import __version__
+from wsgen.deps import plan_dependencies
+from wsgen.discover import Layout, discover, layout_summary
+from wsgen.errors import RefusedError, UsageError
+from wsgen.manifest import MANIFEST_NAME, EndpointRecord, Manifest, content_hash, dumps, read_manifest
+from wsgen.plan import FileChange, Plan, classify
+from wsgen.projectconfig import load_config
+from wsgen.render import Renderer, endpoint_context, package_inits, relative_module, runtime_context
+from wsgen.scan import ProjectFiles, scan_project
+from wsgen.spec import Spec
+
+if TYPE_CHECKING:
+    from wsgen.register import Registration
+    from wsgen.render import RenderedFile
+
+
+@dataclass
+class Generation:
+    plan: Plan
+    layout: Layout
+    manifest_text: str
+
+
+def project_root(project: Path | None) -> Path:
+    root = (project or Path.cwd()).resolve()
+    if not root.exists():
+        raise UsageError(f"--project {project}: no such folder.", hint="Give the folder of your FastAPI project.")
+    if not root.is_dir():
+        raise UsageError(f"--project {project} is a file, not a folder.", hint="Give the project's folder.")
+    return root
+
+
+def _read(root: Path, rel: str) -> bytes | None:
+    path = root / rel
+    if path.is_dir():
+        raise RefusedError(f"{rel} is a folder where wsgen would write a file.", hint="Move it or use another name.")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def registration_for(spec: Spec, layout: Layout) -> Registration:
+    from wsgen.register import Registration
+
+    target = layout.target
+    route_module = f"{layout.routes_module}.{spec.name}"
+    import_module = route_module
+    if target.relative_imports and "." in target.module:
+        package = target.module if target.file.endswith("__init__.py") else target.module.rsplit(".", 1)[0]
+        if route_module.startswith(package.split(".")[0] + "."):
+            import_module = relative_module(package, route_module)
+    line = layout.app.line if target.kind != "aggregator" else 1
+    return Registration(import_module, f"{spec.name}_ws_router", target.receiver, target.scope, target.file, line)
+
+
+def _check_name_is_free(spec: Spec, layout: Layout, files: ProjectFiles, owned: frozenset[str]) -> None:
+    module_file = f"{layout.routes_dir}/{spec.name}.py"
+    if module_file not in owned and (files.exists(module_file) or files.exists(f"{layout.routes_dir}/{spec.name}")):
+        raise UsageError(
+            f"The name {spec.name!r} would shadow the existing module {module_file}.",
+            hint=f"Choose another name, for example `{spec.name}_ws`.",
+        )
+    if spec.name == layout.package:
+        raise UsageError(
+            f"The name {spec.name!r} is the name of your package.",
+            hint=f"Choose another name, for example `{spec.name}_ws`.",
+        )
+
+
+def build_generation(
+    root: Path, spec: Spec, *, app_ref: str | None = None, force: bool = False
+) -> Generation:
+    config = load_config(root)
+    manifest = read_manifest(root) or Manifest()
+    owned = manifest.owned_files()
+    files = scan_project(root)
+    layout = discover(
+        root, files, config, app_ref=app_ref, owned_files=owned, runtime_dir=manifest.runtime_dir or None
+    )
+    if layout.pydantic_major == 1:
+        raise RefusedError(
+            "This project uses pydantic v1; the generated code needs pydantic v2.",
+            hint="Upgrade to pydantic>=2 (FastAPI supports it since 0.100) and re-run.",
+        )
+    _check_name_is_free(spec, layout, files, owned)
+    for other, record in manifest.endpoints.items():
+        if other != spec.name and record.options.get("path") == spec.path:
+            raise RefusedError(
+                f"The path {spec.path} is already used by the endpoint {other!r}.",
+                hint="Choose another with --path.",
+            )
+    if spec.path in layout.route_paths:
+        raise RefusedError(
+            f"A route at {spec.path} already exists ({layout.route_paths[spec.path]}).",
+            hint=f"Choose another path with --path, e.g. --path {spec.path}-ws.",
+        )
+
+    renderer = Renderer(root)
+    rt_context = runtime_context(layout)
+    ep_context = endpoint_context(spec, layout)
+    rendered = (
+        package_inits(layout, lambda p: p not in owned and files.exists(p))
+        + renderer.runtime(rt_context, layout.runtime_dir)
+        + renderer.endpoint(ep_context, layout.routes_dir, layout.tests_dir)
+    )
+
+    all_hashes = manifest.all_hashes()
+    changes: list[FileChange] = []
+    for item in rendered:
+        new = item.content.encode("utf-8")
+        old = _read(root, item.path)
+        changes.append(
+            classify(
+                item.path, item.group, new, old,
+                owned_hash=all_hashes.get(item.path), force=force,
+                old_hash=content_hash(old) if old is not None else None,
+            )
+        )  # fmt: skip
+
+    from wsgen.register import register_router
+
+    registration = registration_for(spec, layout)
+    host_source = _read(root, layout.target.file)
+    assert host_source is not None
+    edit = register_router(host_source, registration)
+    if edit.changed:
+        changes.append(FileChange(layout.target.file, "edit", "registration", edit.new_source, host_source))
+
+    deps = plan_dependencies(config)
+    if deps.file and deps.new_text is not None:
+        old = _read(root, deps.file)
+        changes.append(FileChange(deps.file, "edit", "dependencies", deps.new_text.encode("utf-8"), old))
+
+    new_manifest = _updated_manifest(manifest, spec, layout, rendered, registration, rt_context, ep_context, deps.missing if deps.file else ())
+    manifest_text = dumps(new_manifest)
+    old_manifest = _read(root, MANIFEST_NAME)
+    manifest_bytes = manifest_text.encode("utf-8")
+    action = "create" if old_manifest is None else ("identical" if old_manifest == manifest_bytes else "edit")
+    changes.append(FileChange(MANIFEST_NAME, action, "manifest", manifest_bytes, old_manifest))
+
+    plan = Plan(
+        endpoint=spec.name,
+        options={
+            "auth": spec.auth,
+            "rooms": spec.rooms,
+            "broadcast": spec.broadcast,
+            "message_types": [t.name for t in spec.message_types],
+            "path": spec.path,
+        },
+        url_path=_url_path(layout, spec),
+        layout=layout_summary(layout),
+        changes=changes,
+        dependencies_added=list(deps.missing) if deps.file else [],
+        dependencies_manual=[] if deps.file else list(deps.missing),
+    )
+    plan.notes.extend(spec.notes)
+    plan.notes.extend(layout.notes)
+    if layout.jwt is not None and spec.auth:
+        plan.notes.append(
+            f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
+            f".{layout.jwt.secret}" + (f" / .{layout.jwt.algorithm}" if layout.jwt.algorithm else "")
+        )
+    elif spec.auth:
+        plan.notes.append("JWT secret comes from the WS_JWT_SECRET environment variable (32 bytes or more)")
+    if layout.auth_functions and spec.auth:
+        plan.notes.append("your auth helpers: " + ", ".join(layout.auth_functions))
+    if layout.target.mount_line is not None:
+        plan.notes.append(
+            f"the include goes before the catch-all mount at {layout.target.file} line {layout.target.mount_line}"
+        )
+    if not edit.changed:
+        plan.notes.append(f"router already registered in {layout.target.file}")
+    if not spec.auth:
+        plan.warnings.append("the endpoint is unauthenticated: every client gets a random guest id (use --auth)")
+    if plan.dependencies_manual:
+        plan.warnings.append(
+            "no dependency list found (pyproject.toml or requirements.txt); add yourself: "
+            + ", ".join(plan.dependencies_manual)
+        )
+    return Generation(plan, layout, manifest_text)
+
+
+def _url_path(layout: Layout, spec: Spec) -> str:
+    prefix = layout.target.prefix
+    return (prefix.rstrip("/") + spec.path) if prefix else spec.path
+
+
+def _updated_manifest(
+    manifest: Manifest,
+    spec: Spec,
+    layout: Layout,
+    rendered: list[RenderedFile],
+    registration: Registration,
+    rt_context: dict[str, Any],
+    ep_context: dict[str, Any],
+    deps_added: tuple[str, ...],
+) -> Manifest:
+    updated = Manifest(
+        version=__version__,
+        runtime_dir=layout.runtime_dir,
+        runtime_files={},
+        runtime_context=rt_context,
+        package_files=dict(manifest.package_files),
+        dependencies=sorted(set(manifest.dependencies) | set(deps_added)),
+        endpoints=dict(manifest.endpoints),
+    )
+    endpoint_files: dict[str, str] = {}
+    for item in rendered:
+        digest = content_hash(item.content)
+        if item.group == "runtime":
+            updated.runtime_files[item.path] = digest
+        elif item.group == "package":
+            updated.package_files[item.path] = digest
+        else:
+            endpoint_files[item.path] = digest
+    updated.endpoints[spec.name] = EndpointRecord(
+        name=spec.name,
+        options={
+            "auth": spec.auth,
+            "rooms": spec.rooms,
+            "broadcast": spec.broadcast,
+            "message_types": [t.name for t in spec.message_types],
+            "path": spec.path,
+            "app": f"{layout.app.module}:{layout.app.export}",
+        },
+        files=endpoint_files,
+        registration={
+            "file": registration.file,
+            "import": registration.import_line,
+            "include": registration.include_line,
+        },
+        context=ep_context,
+    )
+    return updated

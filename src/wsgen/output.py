@@ -1,0 +1,83 @@
+"""Human-readable output with rich; imported only when a person is reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.tree import Tree
+
+from wsgen.check import CheckReport
+from wsgen.plan import Plan
+
+ACTION_STYLE = {
+    "create": "green",
+    "identical": "dim",
+    "update": "cyan",
+    "edit": "yellow",
+    "overwrite": "magenta",
+    "conflict": "bold red",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_plan(plan: Plan, *, dry_run: bool) -> None:
+    out = console()
+    layout = plan.layout
+    title = (
+        f"[bold]{plan.endpoint}[/] at [bold]{plan.url_path}[/] "
+        f"(app {layout['app']}, router included in {layout['register_file']})"
+    )
+    tree = Tree(("Plan: " if dry_run else "") + title)
+    groups: dict[str, Tree] = {}
+    for change in plan.changes:
+        node = groups.setdefault(change.group, tree.add(f"[bold]{change.group}[/]"))
+        style = ACTION_STYLE.get(change.action, "")
+        reason = f"  [dim]({change.reason})[/]" if change.reason else ""
+        node.add(f"[{style}]{change.action:<9}[/] {change.path}{reason}")
+    out.print(tree)
+    for change in plan.changes:
+        if change.action in ("edit", "conflict", "update", "overwrite") and change.group in (
+            "registration", "dependencies", "conflict"
+        ) or change.action == "conflict":  # fmt: skip
+            diff = change.diff()
+            if diff:
+                out.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+    if plan.dependencies_added:
+        out.print("dependencies added: " + ", ".join(plan.dependencies_added))
+    for note in plan.notes:
+        out.print(f"[dim]note:[/] {note}")
+    for warning in plan.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+def print_applied(plan: Plan, verify: dict[str, Any] | None, tests_path: str) -> None:
+    out = console()
+    written = len(plan.writes)
+    if written == 0:
+        out.print("[green]Nothing to change:[/] everything is already in place.")
+    else:
+        out.print(f"[green]Done:[/] wrote {written} file(s).")
+    if verify is not None:
+        if verify.get("ok"):
+            out.print(f"[green]Verified:[/] the app serves a WebSocket route at {verify['route']}.")
+        else:
+            out.print(f"[red]Verification failed:[/] {verify.get('error')}")
+    out.print(f"Next: run `python -m pytest {tests_path}`.")
+
+
+def print_check(report: CheckReport) -> None:
+    out = console()
+    if not report.findings:
+        out.print(
+            f"[green]OK:[/] {len(report.endpoints)} endpoint(s), "
+            f"{report.files_checked} generated file(s) as generated and registered."
+        )
+        return
+    for finding in report.findings:
+        who = f" ({finding.endpoint})" if finding.endpoint else ""
+        out.print(f"[red]{finding.kind}:[/] {finding.path}{who}: {finding.detail}")

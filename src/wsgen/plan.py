@@ -1,0 +1,192 @@
+"""The Plan: every change a run would make, computed before any write.
+
+Per file, in the vocabulary of Rails and copier: create, identical, update
+(ours, unedited, templates changed), conflict (exists and differs), edit
+(the registration, dependencies, manifest). `apply` writes all of it
+atomically or nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wsgen.errors import RefusedError
+
+PLAN_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    action: str  # create | identical | update | conflict | overwrite | edit
+    group: str  # package | runtime | endpoint | tests | registration | dependencies | manifest
+    new: bytes
+    old: bytes | None = None
+    reason: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update", "overwrite", "edit")
+
+    def diff(self) -> str:
+        if self.old is None or self.old == self.new:
+            return ""
+        old = self.old.decode("utf-8", "replace").splitlines(keepends=True)
+        new = self.new.decode("utf-8", "replace").splitlines(keepends=True)
+        lines = difflib.unified_diff(old, new, f"a/{self.path}", f"b/{self.path}")
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass
+class Plan:
+    endpoint: str
+    options: dict[str, Any]
+    url_path: str
+    layout: dict[str, Any]
+    changes: list[FileChange] = field(default_factory=list)
+    dependencies_added: list[str] = field(default_factory=list)
+    dependencies_manual: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> list[FileChange]:
+        return [c for c in self.changes if c.action == "conflict"]
+
+    @property
+    def writes(self) -> list[FileChange]:
+        return [c for c in self.changes if c.writes]
+
+    def to_json(self, *, applied: bool, verify: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "schema": PLAN_SCHEMA_VERSION,
+            "endpoint": self.endpoint,
+            "options": self.options,
+            "url_path": self.url_path,
+            "layout": self.layout,
+            "files": [
+                {
+                    "path": c.path,
+                    "action": c.action,
+                    "group": c.group,
+                    **({"reason": c.reason} if c.reason else {}),
+                    **({"diff": c.diff()} if c.action in ("edit", "conflict", "update", "overwrite") else {}),
+                }
+                for c in self.changes
+            ],
+            "dependencies": {"added": self.dependencies_added, "manual": self.dependencies_manual},
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "conflicts": [c.path for c in self.conflicts],
+            "applied": applied,
+            "verify": verify,
+        }
+
+
+def classify(
+    path: str,
+    group: str,
+    new: bytes,
+    old: bytes | None,
+    *,
+    owned_hash: str | None,
+    force: bool,
+    old_hash: str | None,
+) -> FileChange:
+    """Decide what to do with one generated file given what is on disk."""
+    if old is None:
+        return FileChange(path, "create", group, new)
+    if old == new:
+        return FileChange(path, "identical", group, new, old)
+    if owned_hash is not None and owned_hash == old_hash:
+        return FileChange(path, "update", group, new, old, "generated earlier, unedited")
+    if force:
+        return FileChange(path, "overwrite", group, new, old, "exists and differs; --force")
+    why = "edited since wsgen generated it" if owned_hash else "exists and differs"
+    return FileChange(path, "conflict", group, new, old, why)
+
+
+# --- apply -------------------------------------------------------------------
+
+
+def _check_writable(root: Path, changes: list[FileChange]) -> None:
+    for change in changes:
+        target = root / change.path
+        if target.exists() and not os.access(target, os.W_OK):
+            raise RefusedError(
+                f"{change.path} is read-only.",
+                hint="Make it writable (chmod u+w) and re-run; nothing was written.",
+            )
+        parent = target.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK):
+            raise RefusedError(
+                f"Cannot write into {parent.relative_to(root) if parent != root else '.'}: permission denied.",
+                hint="Make the folder writable and re-run; nothing was written.",
+            )
+
+
+def apply(root: Path, plan: Plan) -> None:
+    """Write every change or none: temp files beside targets, then renames."""
+    changes = plan.writes
+    _check_writable(root, changes)
+    created_dirs: list[Path] = []
+    staged: list[tuple[Path, Path]] = []
+    backups: list[tuple[Path, Path | None]] = []  # (target, backup or None if new)
+    try:
+        for change in changes:
+            target = root / change.path
+            missing = []
+            parent = target.parent
+            while not parent.exists():
+                missing.append(parent)
+                parent = parent.parent
+            for directory in reversed(missing):
+                directory.mkdir()
+                created_dirs.append(directory)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".wsgen-tmp", dir=target.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(change.new)
+            if target.exists():
+                os.chmod(tmp, target.stat().st_mode & 0o7777)
+            else:
+                os.chmod(tmp, 0o666 & ~_umask())
+            staged.append((target, Path(tmp)))
+        for target, tmp in staged:
+            backup = None
+            if target.exists():
+                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".wsgen-bak", dir=target.parent)
+                os.close(fd)
+                backup = Path(name)
+                os.replace(target, backup)
+            backups.append((target, backup))
+            os.replace(tmp, target)
+    except BaseException:
+        for target, backup in reversed(backups):
+            if backup is not None:
+                os.replace(backup, target)
+            elif target.exists():
+                target.unlink()
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+        for directory in reversed(created_dirs):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        raise
+    for _, backup in backups:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

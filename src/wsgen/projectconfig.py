@@ -1,0 +1,115 @@
+"""The host's configuration files: pyproject.toml, ruff.toml, requirements."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wsgen.errors import RefusedError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+REQUIREMENTS_FILES = ("requirements.txt", "requirements/base.txt", "requirements/prod.txt",
+                      "requirements/production.txt", "requirements/main.txt")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(line: str) -> str | None:
+    line = line.split("#", 1)[0].strip()
+    if not line or line.startswith("-"):
+        return None
+    match = _REQ_NAME.match(line)
+    return canonical(match.group(1)) if match else None
+
+
+@dataclass
+class ProjectConfig:
+    pyproject: dict[str, Any] = field(default_factory=dict)
+    pyproject_text: str | None = None
+    requirements_file: str | None = None
+    requirements_text: str | None = None
+    ruff_line_length: int | None = None
+
+    @property
+    def fastapi_entrypoint(self) -> str | None:
+        value = self.pyproject.get("tool", {}).get("fastapi", {}).get("entrypoint")
+        return value if isinstance(value, str) else None
+
+    @property
+    def project_dependencies(self) -> list[str] | None:
+        deps = self.pyproject.get("project", {}).get("dependencies")
+        return deps if isinstance(deps, list) else None
+
+    @property
+    def poetry_dependencies(self) -> dict[str, Any] | None:
+        deps = self.pyproject.get("tool", {}).get("poetry", {}).get("dependencies")
+        return deps if isinstance(deps, dict) else None
+
+    def declared(self) -> tuple[str | None, set[str], list[str]]:
+        """(file that declares dependencies, canonical names, raw specifiers)."""
+        if self.project_dependencies is not None:
+            raw = [str(d) for d in self.project_dependencies]
+            return "pyproject.toml", {n for d in raw if (n := requirement_name(d))}, raw
+        if self.poetry_dependencies is not None:
+            raw = [f"{k}{v if isinstance(v, str) else ''}" for k, v in self.poetry_dependencies.items()]
+            return "pyproject.toml", {canonical(k) for k in self.poetry_dependencies}, raw
+        if self.requirements_file and self.requirements_text is not None:
+            raw = self.requirements_text.splitlines()
+            return self.requirements_file, {n for line in raw if (n := requirement_name(line))}, raw
+        return None, set(), []
+
+    def pydantic_major(self, sources: Iterable[str]) -> int | None:
+        _, _, raw = self.declared()
+        for spec in raw:
+            if requirement_name(spec) == "pydantic":
+                if re.search(r"(<\s*2|==\s*1\.|~=\s*1\.|\^1\.)", spec):
+                    return 1
+                return 2
+        if any("from pydantic import BaseSettings" in text for text in sources):
+            return 1
+        return None
+
+
+def load_config(root: Path) -> ProjectConfig:
+    config = ProjectConfig()
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        text = pyproject.read_text(encoding="utf-8")
+        try:
+            config.pyproject = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RefusedError(
+                f"pyproject.toml is not valid TOML ({exc}).",
+                hint="Fix it first; wsgen reads it to find the app and dependencies.",
+            ) from None
+        config.pyproject_text = text
+        ruff = config.pyproject.get("tool", {}).get("ruff", {})
+        if isinstance(ruff.get("line-length"), int):
+            config.ruff_line_length = ruff["line-length"]
+    for name in ("ruff.toml", ".ruff.toml"):
+        path = root / name
+        if path.is_file() and config.ruff_line_length is None:
+            try:
+                value = tomllib.loads(path.read_text(encoding="utf-8")).get("line-length")
+            except (tomllib.TOMLDecodeError, OSError):
+                value = None
+            if isinstance(value, int):
+                config.ruff_line_length = value
+    for name in REQUIREMENTS_FILES:
+        path = root / name
+        if path.is_file():
+            config.requirements_file = name
+            config.requirements_text = path.read_text(encoding="utf-8")
+            break
+    return config

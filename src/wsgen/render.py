@@ -1,0 +1,135 @@
+"""Templates -> file contents: a pure function of (spec, layout).
+
+`templates/` mirrors what lands in the host: `runtime/` once per project,
+`endpoint/` and `tests/` once per endpoint. A project-local
+`.wsgen/templates/` shadows any built-in file of the same relative path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wsgen import __version__
+from wsgen.discover import Layout
+from wsgen.spec import Spec
+
+OVERRIDE_DIR = ".wsgen/templates"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # POSIX, relative to the project root
+    content: str
+    group: str  # "package", "runtime", "endpoint" or "tests"
+
+
+def builtin_templates_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent.parent / "templates"):
+        if (candidate / "runtime").is_dir():
+            return candidate
+    raise RuntimeError("wsgen's templates are missing from this installation")
+
+
+def relative_module(from_package: str, target: str) -> str:
+    """`..websocket` for target `shop.websocket` seen from package `shop.api`."""
+    here = from_package.split(".")
+    there = target.split(".")
+    common = 0
+    while common < min(len(here), len(there)) and here[common] == there[common]:
+        common += 1
+    dots = "." * (len(here) - common + 1)
+    return dots + ".".join(there[common:])
+
+
+def runtime_context(layout: Layout) -> dict[str, Any]:
+    jwt = None
+    if layout.jwt is not None:
+        jwt = {
+            "module": layout.jwt.module,
+            "attr": layout.jwt.attr,
+            "secret": layout.jwt.secret,
+            "algorithm": layout.jwt.algorithm,
+        }
+    return {
+        "runtime_module": layout.runtime_module,
+        "jwt": jwt,
+        "wsgen_version": __version__,
+    }
+
+
+def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
+    relative = layout.target.relative_imports
+    route_module = f"{layout.routes_module}.{spec.name}"
+    return {
+        **runtime_context(layout),
+        "name": spec.name,
+        "class_name": spec.class_name,
+        "path": spec.path,
+        "auth": spec.auth,
+        "rooms": spec.rooms,
+        "broadcast": spec.broadcast,
+        "message_types": [{"name": t.name, "class_name": t.class_name} for t in spec.message_types],
+        "runtime_import": (
+            relative_module(layout.routes_module, layout.runtime_module)
+            if relative
+            else layout.runtime_module
+        ),
+        "route_module": route_module,
+        "app_module": layout.app.module,
+        "app_attr": layout.app.export,
+        "app_factory": layout.app.export_is_factory,
+    }
+
+
+class Renderer:
+    """Jinja2 environment over the built-in templates and the project's overrides."""
+
+    def __init__(self, project_root: Path, builtin: Path | None = None) -> None:
+        import jinja2  # imported here: only commands that render pay for it
+
+        self.builtin = builtin or builtin_templates_dir()
+        search = [str(project_root / OVERRIDE_DIR), str(self.builtin)]
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(search),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,
+        )
+
+    def _group(self, group: str, dest_dir: str, context: dict[str, Any]) -> list[RenderedFile]:
+        out = []
+        folder = self.builtin / group
+        for template in sorted(folder.rglob("*.jinja")):
+            rel = template.relative_to(self.builtin).as_posix()
+            name = template.relative_to(folder).as_posix()[: -len(".jinja")]
+            for key in ("name",):
+                if key in context:
+                    name = name.replace("{{" + key + "}}", str(context[key]))
+            content = self.env.get_template(rel).render(**context)
+            out.append(RenderedFile(f"{dest_dir}/{name}", content, group))
+        return out
+
+    def runtime(self, context: dict[str, Any], runtime_dir: str) -> list[RenderedFile]:
+        return self._group("runtime", runtime_dir, context)
+
+    def endpoint(self, context: dict[str, Any], routes_dir: str, tests_dir: str) -> list[RenderedFile]:
+        return self._group("endpoint", routes_dir, context) + self._group("tests", tests_dir, context)
+
+
+def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:
+    """Empty __init__.py files for generated packages the host lacks."""
+    out = []
+    dirs = [layout.package_dir] if layout.new_package else []
+    parts = layout.routes_dir.split("/")
+    for depth in range(len(layout.package_dir.split("/")) + 1, len(parts) + 1):
+        dirs.append("/".join(parts[:depth]))
+    for directory in dirs:
+        init = f"{directory}/__init__.py"
+        if not exists(init):
+            out.append(RenderedFile(init, "", "package"))
+    return out

@@ -1,0 +1,121 @@
+"""What the user asked for, validated: pure data, no I/O."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from wsgen.errors import UsageError
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+
+# Names wsgen itself uses in the generated package; an endpoint of the same
+# name would shadow one of them.
+RESERVED_NAMES = frozenset(
+    {"websocket", "protocol", "manager", "settings", "auth", "backend", "limits"}
+)
+
+
+@dataclass(frozen=True)
+class MessageType:
+    name: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    auth: bool = False
+    rooms: bool = False
+    broadcast: bool = False
+    message_types: tuple[MessageType, ...] = ()
+    path: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def class_name(self) -> str:
+        return camel_case(self.name)
+
+
+def camel_case(snake: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
+
+
+def normalize_name(raw: str, *, what: str = "endpoint name") -> tuple[str, str | None]:
+    """Return (snake_case name, note or None) or raise UsageError."""
+    text = raw.strip()
+    if not text:
+        raise UsageError(f"The {what} is empty.", hint="Give a name such as `chat`.")
+    if any(sep in text for sep in ("/", "\\", ".")):
+        raise UsageError(
+            f"The {what} {raw!r} contains a path separator or a dot.",
+            hint="Give a plain name such as `chat`; use --path to choose the URL.",
+        )
+    snake = _CAMEL_BOUNDARY.sub("_", text).replace("-", "_").replace(" ", "_")
+    snake = re.sub(r"_+", "_", snake).lower()
+    if not _IDENTIFIER.match(snake):
+        raise UsageError(
+            f"The {what} {raw!r} is not a valid Python identifier.",
+            hint="Use letters, digits and underscores, not starting with a digit.",
+        )
+    if keyword.iskeyword(snake) or keyword.issoftkeyword(snake):
+        raise UsageError(
+            f"The {what} {raw!r} is a Python keyword.",
+            hint="Choose another name, for example `{0}_ws`.".format(snake),
+        )
+    note = None if snake == raw else f"{what} {raw!r} normalized to {snake!r}"
+    return snake, note
+
+
+def normalize_path(raw: str | None, name: str) -> str:
+    path = raw if raw else f"/ws/{name}"
+    if not _URL_PATH.match(path) or "//" in path:
+        raise UsageError(
+            f"The path {raw!r} is not a URL path.",
+            hint="Give a path such as `/ws/chat` (starting with `/`).",
+        )
+    return path.rstrip("/") or "/"
+
+
+def build_spec(
+    raw_name: str,
+    *,
+    auth: bool,
+    rooms: bool,
+    broadcast: bool,
+    message_types: list[str] | tuple[str, ...] = (),
+    path: str | None = None,
+) -> Spec:
+    name, note = normalize_name(raw_name)
+    if name in RESERVED_NAMES:
+        raise UsageError(
+            f"The endpoint name {name!r} is used by the generated runtime package.",
+            hint=f"Choose another name, for example `{name}_feed`.",
+        )
+    notes = [note] if note else []
+    builtin = {"join_room", "leave_room", "message", "ping", "typing", "auth"}
+    types: list[MessageType] = []
+    for raw_type in message_types:
+        type_name, type_note = normalize_name(raw_type, what="message type")
+        if type_name in builtin:
+            raise UsageError(
+                f"The message type {type_name!r} is built into the protocol.",
+                hint="Choose another name for your own message type.",
+            )
+        if any(t.name == type_name for t in types):
+            raise UsageError(f"The message type {type_name!r} is given twice.")
+        if type_note:
+            notes.append(type_note)
+        types.append(MessageType(type_name, camel_case(type_name)))
+    return Spec(
+        name=name,
+        auth=auth,
+        rooms=rooms,
+        broadcast=broadcast,
+        message_types=tuple(types),
+        path=normalize_path(path, name),
+        notes=tuple(notes),
+    )
