@@ -82,35 +82,67 @@ def run_check(root: Path) -> CheckReport:
         rendered = renderer.runtime(manifest.runtime_context, manifest.runtime_dir)
         for record in manifest.endpoints.values():
             files = list(record.files)
-            routes_dir = next((p.rsplit("/", 1)[0] for p in files if p.endswith(f"/{record.name}.py")), "")
-            tests_dir = next((p.rsplit("/", 1)[0] for p in files if "/test_" in "/" + p), "tests")
+            routes_dir = next(
+                (
+                    p.rsplit("/", 1)[0]
+                    for p in files
+                    if p.endswith(f"/{record.name}.py")
+                ),
+                "",
+            )
+            tests_dir = next(
+                (p.rsplit("/", 1)[0] for p in files if "/test_" in "/" + p), "tests"
+            )
             rendered += renderer.endpoint(record.context, routes_dir, tests_dir)
         expected = {item.path: content_hash(item.content) for item in rendered}
-    owners: dict[str, str | None] = {p: None for p in {**manifest.runtime_files, **manifest.package_files}}
+    owners: dict[str, str | None] = {
+        p: None for p in {**manifest.runtime_files, **manifest.package_files}
+    }
     for record in manifest.endpoints.values():
         owners.update({p: record.name for p in record.files})
     for path, recorded in sorted(manifest.all_hashes().items()):
         report.files_checked += 1
         target = root / path
         if not target.is_file():
-            report.findings.append(Finding("missing", path, owners.get(path), "generated file is missing"))
+            report.findings.append(
+                Finding("missing", path, owners.get(path), "generated file is missing")
+            )
             continue
         actual = content_hash(target.read_bytes())
         if actual != recorded:
-            report.findings.append(Finding("edited", path, owners.get(path), "changed by hand since generation"))
+            report.findings.append(
+                Finding(
+                    "edited", path, owners.get(path), "changed by hand since generation"
+                )
+            )
         elif path in expected and expected[path] != recorded:
             report.findings.append(
-                Finding("stale", path, owners.get(path), "the current templates render it differently")
+                Finding(
+                    "stale",
+                    path,
+                    owners.get(path),
+                    "the current templates render it differently",
+                )
             )
     for record in manifest.endpoints.values():
         reg = record.registration
         path = reg.get("file", "")
         target = root / path
-        text = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
+        text = (
+            target.read_text(encoding="utf-8", errors="replace")
+            if target.is_file()
+            else ""
+        )
         body = _normalized(text)
-        missing = [line for line in (reg.get("import", ""), reg.get("include", "")) if _normalized(line) not in body]
+        missing = [
+            line
+            for line in (reg.get("import", ""), reg.get("include", ""))
+            if _normalized(line) not in body
+        ]
         if missing:
             report.findings.append(
-                Finding("unregistered", path, record.name, "missing: " + "; ".join(missing))
+                Finding(
+                    "unregistered", path, record.name, "missing: " + "; ".join(missing)
+                )
             )
     return report

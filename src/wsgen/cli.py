@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -45,7 +45,11 @@ def _version(value: bool) -> None:
 @cli.callback()
 def root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
     ),
 ) -> None:
     """Generate production-grade WebSocket endpoints into an existing FastAPI project."""
@@ -62,49 +66,87 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _ask(name: Optional[str]) -> dict[str, Any]:
+def _ask(name: str | None) -> dict[str, Any]:
     """The questions the seed asked a person before writing an endpoint."""
     from rich.prompt import Confirm, Prompt
 
     answers: dict[str, Any] = {}
     answers["name"] = name or Prompt.ask("Endpoint name (e.g. chat, notifications)")
     answers["auth"] = Confirm.ask("Require a JWT to connect?", default=True)
-    answers["rooms"] = Confirm.ask("Support rooms (join/leave, presence)?", default=True)
+    answers["rooms"] = Confirm.ask(
+        "Support rooms (join/leave, presence)?", default=True
+    )
     answers["broadcast"] = Confirm.ask("Broadcast to every connection?", default=False)
-    extra = Prompt.ask("Extra message types (space-separated, empty for none)", default="")
+    extra = Prompt.ask(
+        "Extra message types (space-separated, empty for none)", default=""
+    )
     answers["message_types"] = extra.split()
     return answers
 
 
 @cli.command("new")
 def new(
-    name: Optional[str] = typer.Argument(None, help="Endpoint name, snake_case (live-updates -> live_updates)."),
-    auth: Optional[bool] = typer.Option(None, "--auth/--no-auth", help="Require a JWT (pyjwt) to connect."),
-    rooms: Optional[bool] = typer.Option(None, "--rooms/--no-rooms", help="Rooms with join/leave and presence."),
-    broadcast: Optional[bool] = typer.Option(
-        None, "--broadcast/--no-broadcast", help="Server-side broadcast to every connection."
+    name: str | None = typer.Argument(
+        None, help="Endpoint name, snake_case (live-updates -> live_updates)."
+    ),
+    auth: bool | None = typer.Option(
+        None, "--auth/--no-auth", help="Require a JWT (pyjwt) to connect."
+    ),
+    rooms: bool | None = typer.Option(
+        None, "--rooms/--no-rooms", help="Rooms with join/leave and presence."
+    ),
+    broadcast: bool | None = typer.Option(
+        None,
+        "--broadcast/--no-broadcast",
+        help="Server-side broadcast to every connection.",
     ),
     message_type: list[str] = typer.Option(
         [], "--message-type", "-m", help="An extra client message type (repeatable)."
     ),
-    path: Optional[str] = typer.Option(None, "--path", help="URL path of the route (default /ws/NAME)."),
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The FastAPI project folder (default: .)."),
-    app_ref: Optional[str] = typer.Option(None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan (and result) as JSON; never prompt."),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing files that differ."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; absent flags are off."),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip importing the app to verify the route."),
+    path: str | None = typer.Option(
+        None, "--path", help="URL path of the route (default /ws/NAME)."
+    ),
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    ),
+    app_ref: str | None = typer.Option(
+        None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan; write nothing."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the plan (and result) as JSON; never prompt."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Overwrite existing files that differ."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Never prompt; absent flags are off."
+    ),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip importing the app to verify the route."
+    ),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
     try:
-        no_flags = auth is None and rooms is None and broadcast is None and not message_type
+        no_flags = (
+            auth is None and rooms is None and broadcast is None and not message_type
+        )
         if not yes and not as_json and _interactive() and (name is None or no_flags):
             answers = _ask(name)
-            name, auth, rooms, broadcast = answers["name"], answers["auth"], answers["rooms"], answers["broadcast"]
+            name, auth, rooms, broadcast = (
+                answers["name"],
+                answers["auth"],
+                answers["rooms"],
+                answers["broadcast"],
+            )
             message_type = answers["message_types"]
         if name is None:
-            raise UsageError("Missing the endpoint name.", hint="Run e.g. `wsgen chat --auth --rooms`.")
+            raise UsageError(
+                "Missing the endpoint name.",
+                hint="Run e.g. `wsgen chat --auth --rooms`.",
+            )
         _generate(
             name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
@@ -119,9 +161,9 @@ def _generate(
     rooms: bool,
     broadcast: bool,
     message_types: list[str],
-    path: Optional[str],
-    project: Optional[Path],
-    app_ref: Optional[str],
+    path: str | None,
+    project: Path | None,
+    app_ref: str | None,
     *,
     dry_run: bool,
     as_json: bool,
@@ -133,7 +175,14 @@ def _generate(
     from wsgen.plan import apply
     from wsgen.spec import build_spec
 
-    spec = build_spec(name, auth=auth, rooms=rooms, broadcast=broadcast, message_types=message_types, path=path)
+    spec = build_spec(
+        name,
+        auth=auth,
+        rooms=rooms,
+        broadcast=broadcast,
+        message_types=message_types,
+        path=path,
+    )
     root = project_root(project)
     generation = build_generation(root, spec, app_ref=app_ref, force=force)
     plan = generation.plan
@@ -148,7 +197,11 @@ def _generate(
             hint="Nothing was written; re-run with --force to overwrite, or move them.",
         )
         if as_json:
-            print(json.dumps({**plan.to_json(applied=False), "error": error.one_line()}, indent=2))
+            print(
+                json.dumps(
+                    {**plan.to_json(applied=False), "error": error.one_line()}, indent=2
+                )
+            )
             raise typer.Exit(EXIT_REFUSED)
         _fail(error, False)
     if dry_run:
@@ -180,7 +233,9 @@ def _generate(
 
 @cli.command("check")
 def check(
-    project: Optional[Path] = typer.Option(None, "--project", "-p", help="The FastAPI project folder (default: .)."),
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check generated files: missing (3), unregistered (4), edited (5), stale (6)."""
@@ -211,7 +266,7 @@ def route_default_command(argv: list[str]) -> list[str]:
     return ["new", *argv]
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     import click
 
     args = route_default_command(list(sys.argv[1:] if argv is None else argv))
@@ -222,7 +277,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         code = EXIT_USAGE
     except click.UsageError as exc:
-        print(f"wsgen: error: {exc.format_message()} (see `wsgen --help`)", file=sys.stderr)
+        print(
+            f"wsgen: error: {exc.format_message()} (see `wsgen --help`)",
+            file=sys.stderr,
+        )
         code = EXIT_USAGE
     except click.exceptions.Exit as exc:
         code = exc.exit_code

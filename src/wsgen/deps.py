@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from wsgen.projectconfig import ProjectConfig
 
 # What the generated runtime imports, with the lowest versions it is tested on.
-RUNTIME_REQUIREMENTS = {"fastapi": "fastapi>=0.115", "pyjwt": "pyjwt>=2.8", "structlog": "structlog>=24.1"}
+RUNTIME_REQUIREMENTS = {
+    "fastapi": "fastapi>=0.115",
+    "pyjwt": "pyjwt>=2.8",
+    "structlog": "structlog>=24.1",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,57 @@ class DependencyEdit:
 
 def _newline(text: str) -> str:
     return "\r\n" if "\r\n" in text else "\n"
+
+
+def _closing_bracket(text: str, start: int) -> int:
+    """Index of the `]` closing an array opened just before `start`.
+
+    Skips brackets inside strings (`"uvicorn[standard]"`) and comments.
+    """
+    depth = 0
+    index = start
+    while index < len(text):
+        char = text[index]
+        if char in "\"'":
+            end = text.find(char, index + 1)
+            while end > 0 and text[end - 1] == "\\" and char == '"':
+                end = text.find(char, end + 1)
+            if end < 0:
+                return -1
+            index = end
+        elif char == "#":
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return -1
+
+
+def _code_end(text: str, start: int, end: int) -> int:
+    """Index just past the last character of code (not comment) in text[start:end]."""
+    last = start
+    index = start
+    while index < end:
+        char = text[index]
+        if char in "\"'":
+            close = text.find(char, index + 1)
+            while close > 0 and text[close - 1] == "\\" and char == '"':
+                close = text.find(char, close + 1)
+            index = end - 1 if close < 0 else close
+            last = index + 1
+        elif char == "#":
+            newline = text.find("\n", index)
+            index = end if newline < 0 else newline
+            continue
+        elif not char.isspace():
+            last = index + 1
+        index += 1
+    return last
 
 
 def _add_to_pep621(text: str, specs: list[str]) -> str | None:
@@ -38,7 +93,7 @@ def _add_to_pep621(text: str, specs: list[str]) -> str | None:
     if not deps:
         return None
     open_at = start + deps.end()
-    close_at = text.find("]", open_at)
+    close_at = _closing_bracket(text, open_at)
     if close_at < 0:
         return None
     inner = text[open_at:close_at]
@@ -47,14 +102,14 @@ def _add_to_pep621(text: str, specs: list[str]) -> str | None:
         indent_match = re.search(r"\n([ \t]+)\S", inner)
         indent = indent_match.group(1) if indent_match else "    "
         body = inner.rstrip(" \t")
-        if body.rstrip().endswith(",") or not body.strip():
+        last = _code_end(text, open_at, close_at)
+        if text[last - 1] == "," or last == open_at:
             lines = "".join(f'{indent}"{s}",{nl}' for s in specs)
             insert_at = open_at + len(body)
             if not body.endswith("\n"):
                 lines = nl + lines
             return text[:insert_at] + lines + text[insert_at:]
-        last = open_at + len(body.rstrip())
-        lines = "," + "".join(f'{nl}{indent}"{s}"' for s in specs) + ","
+        lines = "".join(f',{nl}{indent}"{s}"' for s in specs) + ","
         return text[:last] + lines + text[last:]
     items = inner.strip()
     added = ", ".join(f'"{s}"' for s in specs)
@@ -87,7 +142,9 @@ def _add_to_requirements(text: str, specs: list[str]) -> str:
 
 def plan_dependencies(config: ProjectConfig) -> DependencyEdit:
     file, declared, _ = config.declared()
-    missing = [spec for name, spec in RUNTIME_REQUIREMENTS.items() if name not in declared]
+    missing = [
+        spec for name, spec in RUNTIME_REQUIREMENTS.items() if name not in declared
+    ]
     if not missing:
         return DependencyEdit(file, (), None)
     if file is None:
@@ -100,4 +157,6 @@ def plan_dependencies(config: ProjectConfig) -> DependencyEdit:
             new_text = _add_to_poetry(config.pyproject_text, missing)
         return DependencyEdit(file if new_text else None, tuple(missing), new_text)
     assert config.requirements_text is not None
-    return DependencyEdit(file, tuple(missing), _add_to_requirements(config.requirements_text, missing))
+    return DependencyEdit(
+        file, tuple(missing), _add_to_requirements(config.requirements_text, missing)
+    )

@@ -25,7 +25,14 @@ from wsgen.scan import (
     string_value,
 )
 
-ROUTE_DIR_GUESSES = ("routers", "routes", "api/routes", "api/endpoints", "endpoints", "api")
+ROUTE_DIR_GUESSES = (
+    "routers",
+    "routes",
+    "api/routes",
+    "api/endpoints",
+    "endpoints",
+    "api",
+)
 SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET", "JWT_SECRET_KEY", "AUTH_SECRET_KEY")
 ALGORITHM_NAMES = ("ALGORITHM", "JWT_ALGORITHM")
 AUTH_FUNCTION_NAMES = frozenset(
@@ -129,7 +136,9 @@ def file_of_module(files: ProjectFiles, module: str) -> str | None:
     return None
 
 
-def resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str:
+def resolve_relative(
+    module: str, is_package: bool, level: int, target: str | None
+) -> str:
     parts = module.split(".")
     if not is_package:
         parts = parts[:-1]
@@ -140,7 +149,9 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str | No
     return ".".join(parts)
 
 
-def import_sources(files: ProjectFiles, rel: str, module: str) -> dict[str, tuple[str, str | None]]:
+def import_sources(
+    files: ProjectFiles, rel: str, module: str
+) -> dict[str, tuple[str, str | None]]:
     """Local name -> (absolute module, imported object or None for modules)."""
     tree = files.tree(rel)
     is_package = rel.endswith("__init__.py")
@@ -186,7 +197,9 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
                 value = assigned_value(inner)
                 if _is_fastapi_call(value, names) and assigned_names(inner):
                     var = assigned_names(inner)[0]
-                    cand = AppCandidate(rel, module, var, stmt.name, stmt.name, True, inner.lineno)
+                    cand = AppCandidate(
+                        rel, module, var, stmt.name, stmt.name, True, inner.lineno
+                    )
                     factories[stmt.name] = cand
                     break
     for stmt in flat_statements(tree.body):
@@ -195,13 +208,19 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
         if not targets or value is None:
             continue
         if _is_fastapi_call(value, names):
-            found.append(AppCandidate(rel, module, targets[0], None, targets[0], False, stmt.lineno))
+            found.append(
+                AppCandidate(
+                    rel, module, targets[0], None, targets[0], False, stmt.lineno
+                )
+            )
         elif isinstance(value, ast.Call) and call_name(value) in factories:
             # `app = create_app()`: one app, registered inside the factory,
             # imported by the module-level name.
             fac = factories.pop(call_name(value) or "")
             found.append(
-                AppCandidate(rel, module, fac.variable, fac.factory, targets[0], False, fac.line)
+                AppCandidate(
+                    rel, module, fac.variable, fac.factory, targets[0], False, fac.line
+                )
             )
     found.extend(factories.values())
     return found
@@ -223,7 +242,15 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
     for cand in apps_in_file(files, rel):
         if attr in (cand.export, cand.variable, cand.factory):
             if attr == cand.factory:
-                return AppCandidate(cand.file, cand.module, cand.variable, cand.factory, attr, True, cand.line)
+                return AppCandidate(
+                    cand.file,
+                    cand.module,
+                    cand.variable,
+                    cand.factory,
+                    attr,
+                    True,
+                    cand.line,
+                )
             return cand
     raise UsageError(
         f"{origin} {ref!r}: {rel} has no FastAPI app or factory named {attr!r}.",
@@ -231,7 +258,9 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
     )
 
 
-def find_app(files: ProjectFiles, config: ProjectConfig, app_ref: str | None) -> AppCandidate:
+def find_app(
+    files: ProjectFiles, config: ProjectConfig, app_ref: str | None
+) -> AppCandidate:
     if app_ref:
         return _find_app_by_reference(files, app_ref, "--app")
     if config.fastapi_entrypoint:
@@ -264,7 +293,10 @@ def _scope_body(tree: ast.Module, scope: str | None) -> list[ast.stmt]:
     if scope is None:
         return flat_statements(tree.body)
     for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == scope:
+        if (
+            isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and stmt.name == scope
+        ):
             return flat_statements(stmt.body)
     return []
 
@@ -272,9 +304,9 @@ def _scope_body(tree: ast.Module, scope: str | None) -> list[ast.stmt]:
 def _method_calls(body: list[ast.stmt], receiver: str, method: str) -> list[ast.Call]:
     calls = []
     for stmt in body:
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            if call_name(stmt.value) == f"{receiver}.{method}":
-                calls.append(stmt.value)
+        is_call = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+        if is_call and call_name(stmt.value) == f"{receiver}.{method}":  # type: ignore[attr-defined]
+            calls.append(stmt.value)  # type: ignore[attr-defined]
     return calls
 
 
@@ -324,7 +356,9 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
         if _method_calls(agg_body, obj, "include_router"):
             own_prefix = ""
             for stmt in agg_body:
-                if obj in assigned_names(stmt) and isinstance(assigned_value(stmt), ast.Call):
+                if obj in assigned_names(stmt) and isinstance(
+                    assigned_value(stmt), ast.Call
+                ):
                     own_prefix = prefix_text(_keyword(assigned_value(stmt), "prefix"))  # type: ignore[arg-type]
             return RegistrationTarget(
                 file=rel,
@@ -348,12 +382,16 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
     )
 
 
-def routes_package_in_use(files: ProjectFiles, target: RegistrationTarget) -> str | None:
+def routes_package_in_use(
+    files: ProjectFiles, target: RegistrationTarget
+) -> str | None:
     """The package whose modules the target already includes routers from."""
     tree = files.tree(target.file)
     sources = import_sources(files, target.file, target.module)
     counts: dict[str, int] = {}
-    for call in _method_calls(_scope_body(tree, target.scope), target.receiver, "include_router"):
+    for call in _method_calls(
+        _scope_body(tree, target.scope), target.receiver, "include_router"
+    ):
         if not call.args:
             continue
         name = dotted(call.args[0]) or ""
@@ -377,7 +415,9 @@ def routes_package_in_use(files: ProjectFiles, target: RegistrationTarget) -> st
 # --- settings, auth helpers, routes --------------------------------------------
 
 
-def find_jwt_settings(files: ProjectFiles) -> tuple[JwtSettings | None, tuple[str, ...]]:
+def find_jwt_settings(
+    files: ProjectFiles,
+) -> tuple[JwtSettings | None, tuple[str, ...]]:
     settings: JwtSettings | None = None
     functions: list[str] = []
     for rel, text in files.texts.items():
@@ -389,7 +429,10 @@ def find_jwt_settings(files: ProjectFiles) -> tuple[JwtSettings | None, tuple[st
         if tree is None:
             continue
         for stmt in tree.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in AUTH_FUNCTION_NAMES:
+            if (
+                isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and stmt.name in AUTH_FUNCTION_NAMES
+            ):
                 functions.append(f"{rel}:{stmt.name}")
         if settings is not None:
             continue
@@ -404,10 +447,16 @@ def find_jwt_settings(files: ProjectFiles) -> tuple[JwtSettings | None, tuple[st
                 classes[stmt.name] = (secret, algorithm)
         for stmt in tree.body:
             value = assigned_value(stmt)
-            if isinstance(value, ast.Call) and call_name(value) in classes and assigned_names(stmt):
+            if (
+                isinstance(value, ast.Call)
+                and call_name(value) in classes
+                and assigned_names(stmt)
+            ):
                 secret, algorithm = classes[call_name(value) or ""]
                 _, module = module_of(files, rel)
-                settings = JwtSettings(module, assigned_names(stmt)[0], secret, algorithm, rel)
+                settings = JwtSettings(
+                    module, assigned_names(stmt)[0], secret, algorithm, rel
+                )
                 break
     return settings, tuple(functions)
 
@@ -427,11 +476,15 @@ def existing_route_paths(files: ProjectFiles, skip: set[str]) -> dict[str, str]:
         if tree is None:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in ROUTE_METHODS and node.args:
-                    literal = string_value(node.args[0])
-                    if literal is not None:
-                        paths.setdefault(literal.rstrip("/") or "/", f"{rel}:{node.lineno}")
+            if not (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            ):
+                continue
+            if node.func.attr in ROUTE_METHODS and node.args:
+                literal = string_value(node.args[0])
+                if literal is not None:
+                    where = f"{rel}:{node.lineno}"
+                    paths.setdefault(literal.rstrip("/") or "/", where)
     return paths
 
 
@@ -449,9 +502,15 @@ def _package_for(files: ProjectFiles, app: AppCandidate) -> tuple[str, str, str,
     # unless that name is taken by a module of the host.
     for package in ("app", "realtime", "wsgen_app"):
         if not files.exists(base + package + ".py") and not (
-            files.exists(base + package) and not files.exists(base + package + "/__init__.py")
+            files.exists(base + package)
+            and not files.exists(base + package + "/__init__.py")
         ):
-            return import_root, package, base + package, not files.exists(base + package)
+            return (
+                import_root,
+                package,
+                base + package,
+                not files.exists(base + package),
+            )
     raise RefusedError("No free package name for the generated modules.")
 
 
@@ -484,11 +543,14 @@ def discover(
     if runtime_dir is None:
         runtime_dir = f"{package_dir}/websocket"
         if files.exists(runtime_dir + ".py") or (
-            files.exists(runtime_dir) and f"{runtime_dir}/__init__.py" not in owned_files
+            files.exists(runtime_dir)
+            and f"{runtime_dir}/__init__.py" not in owned_files
         ):
             runtime_dir = f"{package_dir}/realtime"
-            notes.append(f"{package_dir}/websocket is taken; the runtime goes to {runtime_dir}")
-    runtime_module = runtime_dir[len(base):].replace("/", ".")
+            notes.append(
+                f"{package_dir}/websocket is taken; the runtime goes to {runtime_dir}"
+            )
+    runtime_module = runtime_dir[len(base) :].replace("/", ".")
 
     tests_dir = next((d for d in ("tests", "test") if files.exists(d)), "tests")
     jwt, auth_functions = find_jwt_settings(files)
@@ -526,7 +588,9 @@ def layout_summary(layout: Layout) -> dict[str, Any]:
         "routes_dir": layout.routes_dir,
         "tests_dir": layout.tests_dir,
         "import_style": "relative" if layout.target.relative_imports else "absolute",
-        "jwt_settings": f"{layout.jwt.module}:{layout.jwt.attr}" if layout.jwt else None,
+        "jwt_settings": f"{layout.jwt.module}:{layout.jwt.attr}"
+        if layout.jwt
+        else None,
         "auth_functions": list(layout.auth_functions),
         "pydantic_major": layout.pydantic_major,
         "ruff_line_length": layout.ruff_line_length,

@@ -14,15 +14,28 @@ from wsgen import __version__
 from wsgen.deps import plan_dependencies
 from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError
-from wsgen.manifest import MANIFEST_NAME, EndpointRecord, Manifest, content_hash, dumps, read_manifest
+from wsgen.manifest import (
+    MANIFEST_NAME,
+    EndpointRecord,
+    Manifest,
+    content_hash,
+    dumps,
+    read_manifest,
+)
 from wsgen.plan import FileChange, Plan, classify
 from wsgen.projectconfig import load_config
-from wsgen.render import Renderer, endpoint_context, package_inits, relative_module, runtime_context
+from wsgen.registration import Registration
+from wsgen.render import (
+    Renderer,
+    endpoint_context,
+    package_inits,
+    relative_module,
+    runtime_context,
+)
 from wsgen.scan import ProjectFiles, scan_project
 from wsgen.spec import Spec
 
 if TYPE_CHECKING:
-    from wsgen.register import Registration
     from wsgen.render import RenderedFile
 
 
@@ -36,16 +49,25 @@ class Generation:
 def project_root(project: Path | None) -> Path:
     root = (project or Path.cwd()).resolve()
     if not root.exists():
-        raise UsageError(f"--project {project}: no such folder.", hint="Give the folder of your FastAPI project.")
+        raise UsageError(
+            f"--project {project}: no such folder.",
+            hint="Give the folder of your FastAPI project.",
+        )
     if not root.is_dir():
-        raise UsageError(f"--project {project} is a file, not a folder.", hint="Give the project's folder.")
+        raise UsageError(
+            f"--project {project} is a file, not a folder.",
+            hint="Give the project's folder.",
+        )
     return root
 
 
 def _read(root: Path, rel: str) -> bytes | None:
     path = root / rel
     if path.is_dir():
-        raise RefusedError(f"{rel} is a folder where wsgen would write a file.", hint="Move it or use another name.")
+        raise RefusedError(
+            f"{rel} is a folder where wsgen would write a file.",
+            hint="Move it or use another name.",
+        )
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -53,22 +75,40 @@ def _read(root: Path, rel: str) -> bytes | None:
 
 
 def registration_for(spec: Spec, layout: Layout) -> Registration:
-    from wsgen.register import Registration
-
     target = layout.target
     route_module = f"{layout.routes_module}.{spec.name}"
     import_module = route_module
     if target.relative_imports and "." in target.module:
-        package = target.module if target.file.endswith("__init__.py") else target.module.rsplit(".", 1)[0]
+        package = (
+            target.module
+            if target.file.endswith("__init__.py")
+            else target.module.rsplit(".", 1)[0]
+        )
         if route_module.startswith(package.split(".")[0] + "."):
             import_module = relative_module(package, route_module)
     line = layout.app.line if target.kind != "aggregator" else 1
-    return Registration(import_module, f"{spec.name}_ws_router", target.receiver, target.scope, target.file, line)
+    return Registration(
+        import_module,
+        f"{spec.name}_ws_router",
+        target.receiver,
+        target.scope,
+        target.file,
+        line,
+    )
 
 
-def _check_name_is_free(spec: Spec, layout: Layout, files: ProjectFiles, owned: frozenset[str]) -> None:
+def _registered_verbatim(source: bytes, reg: Registration) -> bool:
+    lines = {line.strip() for line in source.decode("utf-8", "replace").splitlines()}
+    return reg.import_line in lines and reg.include_line in lines
+
+
+def _check_name_is_free(
+    spec: Spec, layout: Layout, files: ProjectFiles, owned: frozenset[str]
+) -> None:
     module_file = f"{layout.routes_dir}/{spec.name}.py"
-    if module_file not in owned and (files.exists(module_file) or files.exists(f"{layout.routes_dir}/{spec.name}")):
+    if module_file not in owned and (
+        files.exists(module_file) or files.exists(f"{layout.routes_dir}/{spec.name}")
+    ):
         raise UsageError(
             f"The name {spec.name!r} would shadow the existing module {module_file}.",
             hint=f"Choose another name, for example `{spec.name}_ws`.",
@@ -88,7 +128,12 @@ def build_generation(
     owned = manifest.owned_files()
     files = scan_project(root)
     layout = discover(
-        root, files, config, app_ref=app_ref, owned_files=owned, runtime_dir=manifest.runtime_dir or None
+        root,
+        files,
+        config,
+        app_ref=app_ref,
+        owned_files=owned,
+        runtime_dir=manifest.runtime_dir or None,
     )
     if layout.pydantic_major == 1:
         raise RefusedError(
@@ -130,26 +175,53 @@ def build_generation(
             )
         )  # fmt: skip
 
-    from wsgen.register import register_router
-
     registration = registration_for(spec, layout)
     host_source = _read(root, layout.target.file)
     assert host_source is not None
-    edit = register_router(host_source, registration)
-    if edit.changed:
-        changes.append(FileChange(layout.target.file, "edit", "registration", edit.new_source, host_source))
+    if _registered_verbatim(host_source, registration):
+        changed = False  # a re-run: no need to load libcst (a third of a run)
+    else:
+        from wsgen.register import register_router
+
+        edit = register_router(host_source, registration)
+        changed = edit.changed
+    if changed:
+        changes.append(
+            FileChange(
+                layout.target.file, "edit", "registration", edit.new_source, host_source
+            )
+        )
 
     deps = plan_dependencies(config)
     if deps.file and deps.new_text is not None:
         old = _read(root, deps.file)
-        changes.append(FileChange(deps.file, "edit", "dependencies", deps.new_text.encode("utf-8"), old))
+        changes.append(
+            FileChange(
+                deps.file, "edit", "dependencies", deps.new_text.encode("utf-8"), old
+            )
+        )
 
-    new_manifest = _updated_manifest(manifest, spec, layout, rendered, registration, rt_context, ep_context, deps.missing if deps.file else ())
+    new_manifest = _updated_manifest(
+        manifest,
+        spec,
+        layout,
+        rendered,
+        registration,
+        rt_context,
+        ep_context,
+        deps.missing if deps.file else (),
+    )
     manifest_text = dumps(new_manifest)
     old_manifest = _read(root, MANIFEST_NAME)
     manifest_bytes = manifest_text.encode("utf-8")
-    action = "create" if old_manifest is None else ("identical" if old_manifest == manifest_bytes else "edit")
-    changes.append(FileChange(MANIFEST_NAME, action, "manifest", manifest_bytes, old_manifest))
+    action = (
+        "create"
+        if old_manifest is None
+        else ("identical" if old_manifest == manifest_bytes else "edit")
+    )
+    changes.append(
+        FileChange(MANIFEST_NAME, action, "manifest", manifest_bytes, old_manifest)
+    )
 
     plan = Plan(
         endpoint=spec.name,
@@ -171,20 +243,25 @@ def build_generation(
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
-            f".{layout.jwt.secret}" + (f" / .{layout.jwt.algorithm}" if layout.jwt.algorithm else "")
+            f".{layout.jwt.secret}"
+            + (f" / .{layout.jwt.algorithm}" if layout.jwt.algorithm else "")
         )
     elif spec.auth:
-        plan.notes.append("JWT secret comes from the WS_JWT_SECRET environment variable (32 bytes or more)")
+        plan.notes.append(
+            "JWT secret comes from the WS_JWT_SECRET environment variable (32 bytes or more)"
+        )
     if layout.auth_functions and spec.auth:
         plan.notes.append("your auth helpers: " + ", ".join(layout.auth_functions))
     if layout.target.mount_line is not None:
         plan.notes.append(
             f"the include goes before the catch-all mount at {layout.target.file} line {layout.target.mount_line}"
         )
-    if not edit.changed:
+    if not changed:
         plan.notes.append(f"router already registered in {layout.target.file}")
     if not spec.auth:
-        plan.warnings.append("the endpoint is unauthenticated: every client gets a random guest id (use --auth)")
+        plan.warnings.append(
+            "the endpoint is unauthenticated: every client gets a random guest id (use --auth)"
+        )
     if plan.dependencies_manual:
         plan.warnings.append(
             "no dependency list found (pyproject.toml or requirements.txt); add yourself: "

@@ -21,7 +21,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MANIFEST_NAME = ".wsgen.toml"
-HEADER = "# Written by wsgen: what it generated here. `wsgen check` compares against it.\n"
+HEADER = (
+    "# Written by wsgen: what it generated here. `wsgen check` compares against it.\n"
+)
 
 
 def content_hash(data: bytes | str) -> str:
@@ -72,7 +74,9 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         items = ", ".join(
-            f"{json.dumps(k)} = {_toml_value(v)}" for k, v in sorted(value.items()) if v is not None
+            f"{json.dumps(k)} = {_toml_value(v)}"
+            for k, v in sorted(value.items())
+            if v is not None
         )
         return "{" + items + "}" if items else "{}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
@@ -89,13 +93,20 @@ def _table(header: str, values: dict[str, Any]) -> str:
     text = "\n".join(lines) + "\n"
     if isinstance(values.get("files"), dict):
         text += f"\n[{header}.files]\n"
-        text += "".join(f"{json.dumps(p)} = {json.dumps(h)}\n" for p, h in sorted(values["files"].items()))
+        text += "".join(
+            f"{json.dumps(p)} = {json.dumps(h)}\n"
+            for p, h in sorted(values["files"].items())
+        )
     return text
 
 
 def dumps(manifest: Manifest) -> str:
     parts = [
-        HEADER + _table("wsgen", {"version": manifest.version, "dependencies": manifest.dependencies}),
+        HEADER
+        + _table(
+            "wsgen",
+            {"version": manifest.version, "dependencies": manifest.dependencies},
+        ),
         _table(
             "runtime",
             {
@@ -141,7 +152,9 @@ def loads(text: str) -> Manifest:
         registration = table.pop("registration", {})
         context = table.pop("context", {})
         _fill_defaults(context)
-        manifest.endpoints[name] = EndpointRecord(name, table, files, registration, context)
+        manifest.endpoints[name] = EndpointRecord(
+            name, table, files, registration, context
+        )
     _fill_defaults(manifest.runtime_context)
     return manifest
 
@@ -159,7 +172,12 @@ def read_manifest(root: Path) -> Manifest | None:
         return None
     try:
         return loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+    except (
+        tomllib.TOMLDecodeError,
+        UnicodeDecodeError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise RefusedError(
             f"{MANIFEST_NAME} is not a valid wsgen manifest ({exc}).",
             hint="Restore it from version control, or delete it to start over.",

@@ -62,7 +62,9 @@ class Plan:
     def writes(self) -> list[FileChange]:
         return [c for c in self.changes if c.writes]
 
-    def to_json(self, *, applied: bool, verify: dict[str, Any] | None = None) -> dict[str, Any]:
+    def to_json(
+        self, *, applied: bool, verify: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "schema": PLAN_SCHEMA_VERSION,
             "endpoint": self.endpoint,
@@ -75,11 +77,18 @@ class Plan:
                     "action": c.action,
                     "group": c.group,
                     **({"reason": c.reason} if c.reason else {}),
-                    **({"diff": c.diff()} if c.action in ("edit", "conflict", "update", "overwrite") else {}),
+                    **(
+                        {"diff": c.diff()}
+                        if c.action in ("edit", "conflict", "update", "overwrite")
+                        else {}
+                    ),
                 }
                 for c in self.changes
             ],
-            "dependencies": {"added": self.dependencies_added, "manual": self.dependencies_manual},
+            "dependencies": {
+                "added": self.dependencies_added,
+                "manual": self.dependencies_manual,
+            },
             "notes": self.notes,
             "warnings": self.warnings,
             "conflicts": [c.path for c in self.conflicts],
@@ -104,9 +113,13 @@ def classify(
     if old == new:
         return FileChange(path, "identical", group, new, old)
     if owned_hash is not None and owned_hash == old_hash:
-        return FileChange(path, "update", group, new, old, "generated earlier, unedited")
+        return FileChange(
+            path, "update", group, new, old, "generated earlier, unedited"
+        )
     if force:
-        return FileChange(path, "overwrite", group, new, old, "exists and differs; --force")
+        return FileChange(
+            path, "overwrite", group, new, old, "exists and differs; --force"
+        )
     why = "edited since wsgen generated it" if owned_hash else "exists and differs"
     return FileChange(path, "conflict", group, new, old, why)
 
@@ -150,31 +163,36 @@ def apply(root: Path, plan: Plan) -> None:
             for directory in reversed(missing):
                 directory.mkdir()
                 created_dirs.append(directory)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".wsgen-tmp", dir=target.parent)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".wsgen-tmp", dir=target.parent
+            )
+            tmp = Path(tmp_name)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(change.new)
             if target.exists():
                 os.chmod(tmp, target.stat().st_mode & 0o7777)
             else:
                 os.chmod(tmp, 0o666 & ~_umask())
-            staged.append((target, Path(tmp)))
-        for target, tmp in staged:
+            staged.append((target, tmp))
+        for target, staged_tmp in staged:
             backup = None
             if target.exists():
-                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".wsgen-bak", dir=target.parent)
+                fd, name = tempfile.mkstemp(
+                    prefix=f".{target.name}.", suffix=".wsgen-bak", dir=target.parent
+                )
                 os.close(fd)
                 backup = Path(name)
                 os.replace(target, backup)
             backups.append((target, backup))
-            os.replace(tmp, target)
+            os.replace(staged_tmp, target)
     except BaseException:
         for target, backup in reversed(backups):
             if backup is not None:
                 os.replace(backup, target)
             elif target.exists():
                 target.unlink()
-        for _, tmp in staged:
-            tmp.unlink(missing_ok=True)
+        for _, leftover in staged:
+            leftover.unlink(missing_ok=True)
         for directory in reversed(created_dirs):
             try:
                 directory.rmdir()

@@ -17,8 +17,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-REQUIREMENTS_FILES = ("requirements.txt", "requirements/base.txt", "requirements/prod.txt",
-                      "requirements/production.txt", "requirements/main.txt")
+REQUIREMENTS_FILES = (
+    "requirements.txt",
+    "requirements/base.txt",
+    "requirements/prod.txt",
+    "requirements/production.txt",
+    "requirements/main.txt",
+)
 
 
 def canonical(name: str) -> str:
@@ -62,11 +67,22 @@ class ProjectConfig:
             raw = [str(d) for d in self.project_dependencies]
             return "pyproject.toml", {n for d in raw if (n := requirement_name(d))}, raw
         if self.poetry_dependencies is not None:
-            raw = [f"{k}{v if isinstance(v, str) else ''}" for k, v in self.poetry_dependencies.items()]
-            return "pyproject.toml", {canonical(k) for k in self.poetry_dependencies}, raw
+            raw = [
+                f"{k}{v if isinstance(v, str) else ''}"
+                for k, v in self.poetry_dependencies.items()
+            ]
+            return (
+                "pyproject.toml",
+                {canonical(k) for k in self.poetry_dependencies},
+                raw,
+            )
         if self.requirements_file and self.requirements_text is not None:
             raw = self.requirements_text.splitlines()
-            return self.requirements_file, {n for line in raw if (n := requirement_name(line))}, raw
+            return (
+                self.requirements_file,
+                {n for line in raw if (n := requirement_name(line))},
+                raw,
+            )
         return None, set(), []
 
     def pydantic_major(self, sources: Iterable[str]) -> int | None:
@@ -101,7 +117,9 @@ def load_config(root: Path) -> ProjectConfig:
         path = root / name
         if path.is_file() and config.ruff_line_length is None:
             try:
-                value = tomllib.loads(path.read_text(encoding="utf-8")).get("line-length")
+                value = tomllib.loads(path.read_text(encoding="utf-8")).get(
+                    "line-length"
+                )
             except (tomllib.TOMLDecodeError, OSError):
                 value = None
             if isinstance(value, int):

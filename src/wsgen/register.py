@@ -15,24 +15,7 @@ from typing import Any
 import libcst as cst
 
 from wsgen.errors import RefusedError
-
-
-@dataclass(frozen=True)
-class Registration:
-    import_module: str  # "app.routers.chat" or ".routers.chat"
-    alias: str  # "chat_ws_router"
-    receiver: str  # "app", "application", "api_router"
-    scope: str | None  # enclosing function of the receiver, None at module level
-    file: str  # for messages
-    line: int  # where a person would add the include, for messages
-
-    @property
-    def import_line(self) -> str:
-        return f"from {self.import_module} import router as {self.alias}"
-
-    @property
-    def include_line(self) -> str:
-        return f"{self.receiver}.include_router({self.alias})"
+from wsgen.registration import Registration
 
 
 @dataclass(frozen=True)
@@ -98,9 +81,12 @@ def _is_docstring(stmt: cst.CSTNode) -> bool:
 def _call_of(stmt: cst.CSTNode, receiver: str, method: str) -> cst.Call | None:
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
         expr = stmt.body[0]
-        if isinstance(expr, cst.Expr) and isinstance(expr.value, cst.Call):
-            if _dotted(expr.value.func) == f"{receiver}.{method}":
-                return expr.value
+        if (
+            isinstance(expr, cst.Expr)
+            and isinstance(expr.value, cst.Call)
+            and _dotted(expr.value.func) == f"{receiver}.{method}"
+        ):
+            return expr.value
     return None
 
 
@@ -125,7 +111,7 @@ def _has_import(module: cst.Module, reg: Registration) -> bool:
             continue
         for alias in node.names:
             asname = alias.asname.name if alias.asname else None
-            if _dotted(alias.name) == "router" and _dotted(asname) == reg.alias:  # type: ignore[arg-type]
+            if _dotted(alias.name) == "router" and _dotted(asname) == reg.alias:
                 return True
     return False
 
@@ -137,9 +123,12 @@ class _IncludeFinder(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = _dotted(node.func) or ""
-        if func.endswith(".include_router") and node.args:
-            if _dotted(node.args[0].value) == self.alias:
-                self.found = True
+        if (
+            func.endswith(".include_router")
+            and node.args
+            and _dotted(node.args[0].value) == self.alias
+        ):
+            self.found = True
 
 
 def _import_sort_key(module_text: str) -> tuple[int, str]:
@@ -183,23 +172,27 @@ def _insert_import(module: cst.Module, reg: Registration) -> cst.Module:
                 return module.with_changes(body=body)
         body.insert(section[-1] + 1, new)
         return module.with_changes(body=body)
-    if leading_end and _is_import(body[leading_end - 1]):
-        new = new.with_changes(leading_lines=(cst.EmptyLine(),))
-    elif leading_end:  # only a docstring
+    if leading_end:  # a blank line after the imports or the docstring
         new = new.with_changes(leading_lines=(cst.EmptyLine(),))
     body.insert(leading_end, new)
     return module.with_changes(body=body)
 
 
-def _insert_include(statements: list[Any], reg: Registration, config: Any) -> list[Any] | None:
+def _insert_include(
+    statements: list[Any], reg: Registration, config: Any
+) -> list[Any] | None:
     new = cst.parse_statement(reg.include_line, config=config)
-    includes = [i for i, s in enumerate(statements) if _call_of(s, reg.receiver, "include_router")]
+    includes = [
+        i
+        for i, s in enumerate(statements)
+        if _call_of(s, reg.receiver, "include_router")
+    ]
     mounts = []
     for i, stmt in enumerate(statements):
         call = _call_of(stmt, reg.receiver, "mount")
-        if call and call.args and isinstance(call.args[0].value, cst.SimpleString):
-            if call.args[0].value.evaluated_value in ("/", ""):
-                mounts.append(i)
+        first = call.args[0].value if call and call.args else None
+        if isinstance(first, cst.SimpleString) and first.evaluated_value in ("/", ""):
+            mounts.append(i)
     if includes:
         index = includes[-1] + 1
     else:
@@ -233,9 +226,13 @@ def register_router(source: bytes, reg: Registration) -> RegistrationEdit:
     need_import = not _has_import(module, reg)
     if need_include:
         if reg.scope is None:
-            statements = _insert_include(list(module.body), reg, module.config_for_parsing)
+            statements = _insert_include(
+                list(module.body), reg, module.config_for_parsing
+            )
             if statements is None:
-                raise ManualRegistrationNeeded(reg, f"no assignment to `{reg.receiver}` at module level")
+                raise ManualRegistrationNeeded(
+                    reg, f"no assignment to `{reg.receiver}` at module level"
+                )
             module = module.with_changes(body=statements)
         else:
             module = _insert_into_function(module, reg)
@@ -250,8 +247,12 @@ def _insert_into_function(module: cst.Module, reg: Registration) -> cst.Module:
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == reg.scope:
             block = stmt.body
             if not isinstance(block, cst.IndentedBlock):
-                raise ManualRegistrationNeeded(reg, f"{reg.scope}() is written on one line")
-            statements = _insert_include(list(block.body), reg, module.config_for_parsing)
+                raise ManualRegistrationNeeded(
+                    reg, f"{reg.scope}() is written on one line"
+                )
+            statements = _insert_include(
+                list(block.body), reg, module.config_for_parsing
+            )
             if statements is None:
                 raise ManualRegistrationNeeded(
                     reg, f"`{reg.receiver}` is not assigned directly in {reg.scope}()"

@@ -71,7 +71,9 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "auth": spec.auth,
         "rooms": spec.rooms,
         "broadcast": spec.broadcast,
-        "message_types": [{"name": t.name, "class_name": t.class_name} for t in spec.message_types],
+        "message_types": [
+            {"name": t.name, "class_name": t.class_name} for t in spec.message_types
+        ],
         "runtime_import": (
             relative_module(layout.routes_module, layout.runtime_module)
             if relative
@@ -101,7 +103,9 @@ class Renderer:
             autoescape=False,
         )
 
-    def _group(self, group: str, dest_dir: str, context: dict[str, Any]) -> list[RenderedFile]:
+    def _group(
+        self, group: str, dest_dir: str, context: dict[str, Any]
+    ) -> list[RenderedFile]:
         out = []
         folder = self.builtin / group
         for template in sorted(folder.rglob("*.jinja")):
@@ -117,8 +121,12 @@ class Renderer:
     def runtime(self, context: dict[str, Any], runtime_dir: str) -> list[RenderedFile]:
         return self._group("runtime", runtime_dir, context)
 
-    def endpoint(self, context: dict[str, Any], routes_dir: str, tests_dir: str) -> list[RenderedFile]:
-        return self._group("endpoint", routes_dir, context) + self._group("tests", tests_dir, context)
+    def endpoint(
+        self, context: dict[str, Any], routes_dir: str, tests_dir: str
+    ) -> list[RenderedFile]:
+        return self._group("endpoint", routes_dir, context) + self._group(
+            "tests", tests_dir, context
+        )
 
 
 def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:

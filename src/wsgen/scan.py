@@ -28,7 +28,9 @@ MAX_FILE_BYTES = 2_000_000
 
 
 def is_test_file(name: str) -> bool:
-    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    return (
+        name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    )
 
 
 @dataclass
@@ -150,7 +152,11 @@ def names_bound_to(tree: ast.Module, module: str, obj: str) -> set[str]:
     """Local names under which `from module import obj` is bound."""
     names: set[str] = set()
     for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == module and not stmt.level:
+        if (
+            isinstance(stmt, ast.ImportFrom)
+            and stmt.module == module
+            and not stmt.level
+        ):
             for alias in stmt.names:
                 if alias.name == obj:
                     names.add(alias.asname or alias.name)

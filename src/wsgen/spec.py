@@ -64,7 +64,7 @@ def normalize_name(raw: str, *, what: str = "endpoint name") -> tuple[str, str |
     if keyword.iskeyword(snake) or keyword.issoftkeyword(snake):
         raise UsageError(
             f"The {what} {raw!r} is a Python keyword.",
-            hint="Choose another name, for example `{0}_ws`.".format(snake),
+            hint=f"Choose another name, for example `{snake}_ws`.",
         )
     note = None if snake == raw else f"{what} {raw!r} normalized to {snake!r}"
     return snake, note

@@ -29,7 +29,11 @@ print(json.dumps(paths))
 
 
 def host_python(root: Path) -> str:
-    for candidate in (".venv/bin/python", "venv/bin/python", ".venv/Scripts/python.exe"):
+    for candidate in (
+        ".venv/bin/python",
+        "venv/bin/python",
+        ".venv/Scripts/python.exe",
+    ):
         path = root / candidate
         if path.exists():
             return str(path)
@@ -47,10 +51,13 @@ def verify_route(layout: Layout, path: str, timeout: float = 60.0) -> dict[str, 
     try:
         proc = subprocess.run(
             [host_python(layout.root), "-c", code],
-            cwd=layout.root, capture_output=True, text=True, timeout=timeout, env=env,
+            check=False, cwd=layout.root, capture_output=True, text=True, timeout=timeout, env=env,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"importing the app took longer than {timeout:.0f} s"}
+        return {
+            "ok": False,
+            "error": f"importing the app took longer than {timeout:.0f} s",
+        }
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         return {"ok": False, "error": f"importing {layout.app.module} failed: {last}"}
@@ -60,5 +67,9 @@ def verify_route(layout: Layout, path: str, timeout: float = 60.0) -> dict[str, 
         return {"ok": False, "error": "could not read the app's routes"}
     found = [p for p in paths if p == path or p.endswith(path)]
     if not found:
-        return {"ok": False, "error": f"no WebSocket route ending in {path} on the app", "routes": paths}
+        return {
+            "ok": False,
+            "error": f"no WebSocket route ending in {path} on the app",
+            "routes": paths,
+        }
     return {"ok": True, "route": found[0]}

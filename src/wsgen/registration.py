@@ -1,0 +1,27 @@
+"""What the registration edit adds: one import and one include, as data.
+
+Kept apart from `register` so that callers can name a registration without
+loading libcst.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Registration:
+    import_module: str  # "app.routers.chat" or ".routers.chat"
+    alias: str  # "chat_ws_router"
+    receiver: str  # "app", "application", "api_router"
+    scope: str | None  # enclosing function of the receiver, None at module level
+    file: str  # for messages
+    line: int  # where a person would add the include, for messages
+
+    @property
+    def import_line(self) -> str:
+        return f"from {self.import_module} import router as {self.alias}"
+
+    @property
+    def include_line(self) -> str:
+        return f"{self.receiver}.include_router({self.alias})"
