@@ -1,3 +1,3 @@
-from wsgen.cli import main
+from wsgen.entry import main
 
 main()

@@ -181,9 +181,9 @@ def build_generation(
     if _registered_verbatim(host_source, registration):
         changed = False  # a re-run: no need to load libcst (a third of a run)
     else:
-        from wsgen.register import register_router
+        from wsgen import edit_worker
 
-        edit = register_router(host_source, registration)
+        edit = edit_worker.register(host_source, registration)
         changed = edit.changed
     if changed:
         changes.append(

@@ -63,18 +63,24 @@ class Manifest:
         return hashes
 
 
+def _toml_string(value: str) -> str:
+    # A JSON string is a TOML basic string, except that JSON writes characters
+    # outside the BMP as surrogate pairs (invalid in TOML) and leaves DEL raw.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         items = ", ".join(
-            f"{json.dumps(k)} = {_toml_value(v)}"
+            f"{_toml_string(k)} = {_toml_value(v)}"
             for k, v in sorted(value.items())
             if v is not None
         )
@@ -94,7 +100,7 @@ def _table(header: str, values: dict[str, Any]) -> str:
     if isinstance(values.get("files"), dict):
         text += f"\n[{header}.files]\n"
         text += "".join(
-            f"{json.dumps(p)} = {json.dumps(h)}\n"
+            f"{_toml_string(p)} = {_toml_string(h)}\n"
             for p, h in sorted(values["files"].items())
         )
     return text

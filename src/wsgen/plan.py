@@ -167,13 +167,15 @@ def apply(root: Path, plan: Plan) -> None:
                 prefix=f".{target.name}.", suffix=".wsgen-tmp", dir=target.parent
             )
             tmp = Path(tmp_name)
+            staged.append(
+                (target, tmp)
+            )  # before writing: a failed write leaves it behind
             with os.fdopen(fd, "wb") as handle:
                 handle.write(change.new)
             if target.exists():
                 os.chmod(tmp, target.stat().st_mode & 0o7777)
             else:
                 os.chmod(tmp, 0o666 & ~_umask())
-            staged.append((target, tmp))
         for target, staged_tmp in staged:
             backup = None
             if target.exists():
@@ -182,7 +184,11 @@ def apply(root: Path, plan: Plan) -> None:
                 )
                 os.close(fd)
                 backup = Path(name)
-                os.replace(target, backup)
+                try:
+                    os.replace(target, backup)
+                except BaseException:
+                    backup.unlink()  # still the empty placeholder; target is intact
+                    raise
             backups.append((target, backup))
             os.replace(staged_tmp, target)
     except BaseException:

@@ -86,6 +86,25 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
     }
 
 
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates cached per user: compiling costs more than rendering.
+
+    Jinja keys each entry on the template's source checksum, so an edited or
+    overriding template is recompiled, never served stale.
+    """
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    directory = os.path.join(base, "wsgen", "jinja")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(directory)
+
+
 class Renderer:
     """Jinja2 environment over the built-in templates and the project's overrides."""
 
@@ -101,6 +120,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=False,
+            bytecode_cache=_bytecode_cache(jinja2),
         )
 
     def _group(

@@ -19,11 +19,15 @@ app = getattr(module, {attr!r})
 if {factory!r}:
     app = app()
 paths = []
-def walk(routes):
+def walk(routes, prefix):
     for route in routes:
-        if type(route).__name__ == "WebSocketRoute":
-            paths.append(route.path)
-walk(getattr(app, "routes", []))
+        if "WebSocket" in type(route).__name__ and hasattr(route, "path"):
+            paths.append(prefix + route.path)
+        inner = getattr(route, "original_router", None)  # FastAPI's lazy includes
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            walk(inner.routes, prefix + getattr(context, "prefix", ""))
+walk(getattr(app, "routes", []), "")
 print(json.dumps(paths))
 """
 

@@ -1,0 +1,71 @@
+"""Median wall time of wsgen's commands on a small example project.
+
+Each run of a generating command starts from a fresh copy of the example
+(copied outside the timed region). Python's own start-up is measured in the
+same run as a floor. Usage: python bench/generator_speed.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "app_package"
+FLAGS = ["chat", "--auth", "--rooms", "--broadcast", "--yes"]
+TARGETS = {"generate": 0.6, "dry-run": 0.6, "check": 0.4, "help": 0.15}
+
+
+def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def fresh_copy(base: Path, generated: bool) -> Path:
+    target = Path(tempfile.mkdtemp(dir=base))
+    project = target / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    if generated:
+        timed([sys.executable, "-m", "wsgen", *FLAGS, "--no-verify"], project)
+    return project
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    wsgen = str(Path(sys.executable).with_name("wsgen"))
+    results: dict[str, list[float]] = {k: [] for k in ("python", "help", "dry-run", "generate", "check")}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        checked = fresh_copy(base, generated=True)
+        for _ in range(args.runs):  # interleaved, so load spikes hit every command alike
+            results["python"].append(timed([sys.executable, "-c", "pass"], base))
+            results["help"].append(timed([wsgen, "--help"], base))
+            project = fresh_copy(base, generated=False)
+            results["dry-run"].append(timed([wsgen, *FLAGS, "--dry-run", "--no-verify"], project))
+            results["generate"].append(timed([wsgen, *FLAGS, "--no-verify"], project))
+            # 6 (stale) only if the templates were edited during the run
+            results["check"].append(timed([wsgen, "check"], checked, ok=(0, 6)))
+            shutil.rmtree(project.parent)
+    print(f"| command | median (s) | min (s) | target (s) | met |\n|---|---|---|---|---|")
+    for name, values in results.items():
+        median = statistics.median(values)
+        target = TARGETS.get(name)
+        met = "" if target is None else ("yes" if median <= target else "NO")
+        print(f"| {name} | {median:.3f} | {min(values):.3f} | {target or ''} | {met} |")
+    print(f"\n{args.runs} runs each, interleaved; example: examples/app_package")
+
+
+if __name__ == "__main__":
+    main()
