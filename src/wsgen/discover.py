@@ -470,7 +470,8 @@ ROUTE_METHODS = frozenset(
 def existing_route_paths(files: ProjectFiles, skip: set[str]) -> dict[str, str]:
     paths: dict[str, str] = {}
     for rel, text in files.texts.items():
-        if rel in skip or ("websocket" not in text and "route" not in text):
+        # `@app.get(...)` names neither "route" nor "websocket": look for decorators too.
+        if rel in skip or not any(word in text for word in ("route", "websocket", "@")):
             continue
         tree = files.try_tree(rel)
         if tree is None:

@@ -1,0 +1,132 @@
+"""A real uvicorn server on loopback running a generated endpoint: two
+clients with JWTs chat in a room; a client without a token is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import copy_example, run_wsgen
+
+pytestmark = pytest.mark.live
+
+SECRET = "live-test-secret-" + "x" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def token_for(user: str, *, minutes: int = 5) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + minutes * 60}, SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    project = copy_example("api_aggregator", tmp_path_factory.mktemp("live"))
+    result = run_wsgen("chat", "--auth", "--rooms", "--broadcast", "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    port = free_port()
+    env = {**os.environ, "SECRET_KEY": SECRET, "PYTHONDONTWRITEBYTECODE": "1"}
+    log = (project / "server.log").open("wb")  # a file: an unread pipe would block the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{base}/api/v1/openapi.json", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out = (project / "server.log").read_text()
+                pytest.fail(f"uvicorn did not start: {out[-2000:]}")
+            time.sleep(0.1)
+    yield f"ws://{base}/api/v1/ws/chat"
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    finally:
+        proc.kill()
+        log.close()
+
+
+async def receive_type(ws, wanted: str, timeout: float = 5.0) -> dict:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == wanted:
+                return frame
+
+
+def test_two_clients_chat_in_a_room(server: str) -> None:
+    async def scenario() -> None:
+        alice_token, bob_token = token_for("alice"), token_for("bob")
+        async with (
+            connect(server, subprotocols=["bearer", alice_token]) as alice,  # type: ignore[list-item]
+            connect(f"{server}?token={bob_token}") as bob,
+        ):
+            assert alice.subprotocol == "bearer"
+            assert (await receive_type(alice, "connected"))["user_id"] == "alice"
+            assert (await receive_type(bob, "connected"))["user_id"] == "bob"
+            await alice.send(json.dumps({"type": "join_room", "room_id": "lobby"}))
+            joined = await receive_type(alice, "room_joined")
+            assert joined["users"] == ["alice"]
+            await bob.send(json.dumps({"type": "join_room", "room_id": "lobby"}))
+            assert sorted((await receive_type(bob, "room_joined"))["users"]) == ["alice", "bob"]
+            assert (await receive_type(alice, "user_joined"))["user_id"] == "bob"
+            await bob.send(json.dumps({"type": "message", "room_id": "lobby", "content": "hi alice"}))
+            got = await receive_type(alice, "message")
+            assert (got["user_id"], got["content"], got["room_id"]) == ("bob", "hi alice", "lobby")
+            assert got["timestamp"].endswith(("+00:00", "Z"))
+            echoed = await receive_type(bob, "message")
+            assert echoed["id"] == got["id"]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("make_url", "reason"),
+    [
+        (lambda url: url, "missing token"),
+        (lambda url: f"{url}?token=not-a-jwt", "invalid token"),
+        (lambda url: f"{url}?token={jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60}, 'w' * 40)}", "invalid token"),
+        (lambda url: f"{url}?token={token_for('late', minutes=-5)}", "token expired"),
+    ],
+    ids=["no-token", "malformed", "bad-signature", "expired"],
+)
+def test_refused_with_a_readable_close_code(server: str, make_url, reason: str) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> tuple[int | None, str]:
+        async with connect(make_url(server)) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(5):
+                    while True:
+                        await ws.recv()
+            rcvd = closed.value.rcvd
+            return (rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+
+    code, got_reason = asyncio.run(scenario())
+    assert code == (4009 if reason == "token expired" else 4001)
+    assert got_reason == reason
