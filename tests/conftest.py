@@ -13,7 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "README.md").exists())
-IGNORED = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+IGNORED = shutil.ignore_patterns(
+    "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"
+)
 
 
 def copy_example(name: str, dest: Path) -> Path:
@@ -22,9 +24,16 @@ def copy_example(name: str, dest: Path) -> Path:
     return target
 
 
-def run_wsgen(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
+def run_wsgen(
+    *args: str, cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(  # noqa: PLW1510 - callers assert on returncode
         [sys.executable, "-m", "wsgen", *args],
         cwd=cwd,
         capture_output=True,
@@ -39,7 +48,11 @@ def snapshot(root: Path) -> dict[str, bytes]:
     """Every file's bytes, caches excluded: to prove a run changed nothing."""
     out = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts:
+        if (
+            path.is_file()
+            and "__pycache__" not in path.parts
+            and ".pytest_cache" not in path.parts
+        ):
             out[path.relative_to(root).as_posix()] = path.read_bytes()
     return out
 

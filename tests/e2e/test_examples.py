@@ -26,7 +26,7 @@ COMBOS = [
 def run_pytest(project: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(
+    return subprocess.run(  # noqa: PLW1510 - callers assert on returncode
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"],
         cwd=project,
         capture_output=True,
@@ -48,14 +48,18 @@ def assert_additions_only(before: dict[str, bytes], after: dict[str, bytes]) -> 
             continue
         old_lines = old.decode().splitlines(keepends=True)
         new_lines = after[path].decode().splitlines(keepends=True)
-        ops = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False).get_opcodes()
+        ops = difflib.SequenceMatcher(
+            a=old_lines, b=new_lines, autojunk=False
+        ).get_opcodes()
         changed = [op for op in ops if op[0] in ("delete", "replace")]
         assert not changed, f"{path}: existing lines changed: {changed}"
 
 
 @pytest.mark.parametrize("flags", COMBOS, ids=lambda f: "+".join(f) or "bare")
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_generate_run_rerun_check(example: str, flags: list[str], tmp_path: Path) -> None:
+def test_generate_run_rerun_check(
+    example: str, flags: list[str], tmp_path: Path
+) -> None:
     project = copy_example(example, tmp_path)
     baseline = run_pytest(project)
     assert baseline.returncode == 0, baseline.stdout[-2000:]

@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import jwt
 import pytest
@@ -34,7 +33,9 @@ def free_port() -> int:
 
 def token_for(user: str, *, minutes: int = 5) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + minutes * 60}, SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": user, "iat": now, "exp": now + minutes * 60}, SECRET, algorithm="HS256"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert result.returncode == 0, result.stdout + result.stderr
     port = free_port()
     env = {**os.environ, "SECRET_KEY": SECRET, "PYTHONDONTWRITEBYTECODE": "1"}
-    log = (project / "server.log").open("wb")  # a file: an unread pipe would block the server
+    log = (project / "server.log").open(
+        "wb"
+    )  # a file: an unread pipe would block the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=project,
         env=env,
         stdout=log,
@@ -56,7 +68,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"http://{base}/api/v1/openapi.json", timeout=1).close()
+            urllib.request.urlopen(
+                f"http://{base}/api/v1/openapi.json", timeout=1
+            ).close()
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -95,11 +109,22 @@ def test_two_clients_chat_in_a_room(server: str) -> None:
             joined = await receive_type(alice, "room_joined")
             assert joined["users"] == ["alice"]
             await bob.send(json.dumps({"type": "join_room", "room_id": "lobby"}))
-            assert sorted((await receive_type(bob, "room_joined"))["users"]) == ["alice", "bob"]
+            assert sorted((await receive_type(bob, "room_joined"))["users"]) == [
+                "alice",
+                "bob",
+            ]
             assert (await receive_type(alice, "user_joined"))["user_id"] == "bob"
-            await bob.send(json.dumps({"type": "message", "room_id": "lobby", "content": "hi alice"}))
+            await bob.send(
+                json.dumps(
+                    {"type": "message", "room_id": "lobby", "content": "hi alice"}
+                )
+            )
             got = await receive_type(alice, "message")
-            assert (got["user_id"], got["content"], got["room_id"]) == ("bob", "hi alice", "lobby")
+            assert (got["user_id"], got["content"], got["room_id"]) == (
+                "bob",
+                "hi alice",
+                "lobby",
+            )
             assert got["timestamp"].endswith(("+00:00", "Z"))
             echoed = await receive_type(bob, "message")
             assert echoed["id"] == got["id"]
@@ -112,7 +137,12 @@ def test_two_clients_chat_in_a_room(server: str) -> None:
     [
         (lambda url: url, "missing token"),
         (lambda url: f"{url}?token=not-a-jwt", "invalid token"),
-        (lambda url: f"{url}?token={jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60}, 'w' * 40)}", "invalid token"),
+        (
+            lambda url: (
+                f"{url}?token={jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60}, 'w' * 40)}"
+            ),
+            "invalid token",
+        ),
         (lambda url: f"{url}?token={token_for('late', minutes=-5)}", "token expired"),
     ],
     ids=["no-token", "malformed", "bad-signature", "expired"],
