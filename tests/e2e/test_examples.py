@@ -36,6 +36,18 @@ def run_pytest(project: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+_BASELINES: dict[str, int] = {}
+
+
+def baseline_passed(example: str, project: Path) -> int:
+    """Tests the untouched example passes (run once per example)."""
+    if example not in _BASELINES:
+        result = run_pytest(project)
+        assert result.returncode == 0, result.stdout[-2000:]
+        _BASELINES[example] = passed_count(result.stdout)
+    return _BASELINES[example]
+
+
 def passed_count(output: str) -> int:
     match = re.search(r"(\d+) passed", output)
     return int(match.group(1)) if match else 0
@@ -61,8 +73,7 @@ def test_generate_run_rerun_check(
     example: str, flags: list[str], tmp_path: Path
 ) -> None:
     project = copy_example(example, tmp_path)
-    baseline = run_pytest(project)
-    assert baseline.returncode == 0, baseline.stdout[-2000:]
+    baseline = baseline_passed(example, project)
     before = snapshot(project)
 
     first = run_wsgen("chat", *flags, "--yes", cwd=project)
@@ -76,7 +87,7 @@ def test_generate_run_rerun_check(
 
     result = run_pytest(project)
     assert result.returncode == 0, result.stdout[-4000:]
-    assert passed_count(result.stdout) > passed_count(baseline.stdout)
+    assert passed_count(result.stdout) > baseline
 
     second = run_wsgen("chat", *flags, "--yes", cwd=project)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -92,3 +103,37 @@ def test_generate_run_rerun_check(
     check = run_wsgen("check", cwd=project)
     assert check.returncode == 5, check.stdout + check.stderr
     assert route_file in check.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+def test_generated_code_passes_ruff_and_mypy_strict(
+    example: str, tmp_path: Path
+) -> None:
+    project = copy_example(example, tmp_path)
+    flags = ["--auth", "--rooms", "--broadcast", "-m", "vote", "-m", "cursor-moved"]
+    result = run_wsgen("live-updates", *flags, "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = (project / ".wsgen.toml").read_text()
+    generated = sorted(
+        set(re.findall(r'^"([^"]+\.py)" = "sha256:', manifest, re.MULTILINE))
+    )
+    assert len(generated) >= 10
+    tools = Path(sys.executable).parent
+    for command in (
+        [str(tools / "ruff"), "check", *generated],
+        [str(tools / "ruff"), "format", "--check", *generated],
+    ):
+        proc = subprocess.run(
+            command, cwd=project, capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    mypy_path = "src" if (project / "src").is_dir() else "."
+    proc = subprocess.run(
+        [str(tools / "mypy"), "--strict", "--follow-imports=silent", "--no-incremental",
+         "--cache-dir=/dev/null", *generated],
+        cwd=project, capture_output=True, text=True, check=False,
+        env={**os.environ, "MYPYPATH": mypy_path},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tests = run_pytest(project)
+    assert tests.returncode == 0, tests.stdout[-4000:]
