@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.conftest import copy_example, run_wsgen
 
+from tests.conftest import copy_example, run_wsgen
 from wsgen.errors import EXIT_REFUSED, EXIT_USAGE
 from wsgen.manifest import content_hash
 
