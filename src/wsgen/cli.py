@@ -20,6 +20,8 @@ HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI
 
   wsgen chat --auth --rooms --broadcast   generate the `chat` endpoint
   wsgen check                             verify generated files (for CI)
+  wsgen list                              endpoints generated here
+  wsgen destroy chat                      undo a generation exactly
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
 2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale.
@@ -33,7 +35,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-COMMANDS = ("new", "check")
+COMMANDS = ("new", "check", "list", "destroy")
 
 
 def _version(value: bool) -> None:
@@ -254,6 +256,83 @@ def check(
 
         print_check(report)
     raise typer.Exit(report.exit_code)
+
+
+@cli.command("list")
+def list_endpoints(
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the endpoints as JSON."),
+) -> None:
+    """List the endpoints in the manifest, with their options and status."""
+    from wsgen.check import run_check
+    from wsgen.generate import project_root
+    from wsgen.manifest import read_manifest
+
+    try:
+        root = project_root(project)
+        manifest = read_manifest(root)
+        if manifest is None:
+            rows: list[dict[str, Any]] = []
+        else:
+            findings = run_check(root).findings
+            rows = []
+            for name, record in sorted(manifest.endpoints.items()):
+                problems = sorted(
+                    {f.kind for f in findings if f.endpoint in (name, None)}
+                )
+                rows.append({"name": name, **record.options, "files": sorted(record.files),
+                             "status": ", ".join(problems) or "ok"})  # fmt: skip
+    except WsgenError as error:
+        _fail(error, as_json)
+        return
+    if as_json:
+        print(json.dumps({"endpoints": rows}, indent=2))
+        return
+    if not rows:
+        print("No endpoints generated here.")
+        return
+    for row in rows:
+        flags = " ".join(f"--{k}" for k in ("auth", "rooms", "broadcast") if row.get(k))
+        print(f"{row['name']:<16} {row['path']:<24} {flags:<28} {row['status']}")
+
+
+@cli.command("destroy")
+def destroy(
+    name: str = typer.Argument(..., help="The endpoint to remove."),
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Also remove generated files you have edited."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan; change nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Undo a generation: remove its files, registration and (last) runtime."""
+    from wsgen.destroy import build_destroy
+    from wsgen.generate import project_root
+    from wsgen.plan import apply
+
+    try:
+        root = project_root(project)
+        plan = build_destroy(root, name, force=force)
+        if not as_json:
+            from wsgen.output import print_plan
+
+            print_plan(plan, dry_run=dry_run)
+        if not dry_run:
+            apply(root, plan)
+    except WsgenError as error:
+        _fail(error, as_json)
+        return
+    if as_json:
+        print(json.dumps(plan.to_json(applied=not dry_run), indent=2))
+    elif not dry_run:
+        print(f"Removed {plan.endpoint}: {len(plan.writes)} change(s).")
 
 
 def route_default_command(argv: list[str]) -> list[str]:

@@ -185,7 +185,11 @@ def build_generation(
 
         edit = edit_worker.register(host_source, registration)
         changed = edit.changed
+    added_blank = False
     if changed:
+        # A new import section brings a blank line; destroy removes it too.
+        added = edit.new_source.count(b"\n") - host_source.count(b"\n")
+        added_blank = added > int(edit.added_import) + int(edit.added_include)
         changes.append(
             FileChange(
                 layout.target.file, "edit", "registration", edit.new_source, host_source
@@ -210,6 +214,7 @@ def build_generation(
         rt_context,
         ep_context,
         deps.missing if deps.file else (),
+        added_blank,
     )
     manifest_text = dumps(new_manifest)
     old_manifest = _read(root, MANIFEST_NAME)
@@ -284,6 +289,7 @@ def _updated_manifest(
     rt_context: dict[str, Any],
     ep_context: dict[str, Any],
     deps_added: tuple[str, ...],
+    added_blank: bool,
 ) -> Manifest:
     updated = Manifest(
         version=__version__,
@@ -294,6 +300,7 @@ def _updated_manifest(
         dependencies=sorted(set(manifest.dependencies) | set(deps_added)),
         endpoints=dict(manifest.endpoints),
     )
+    previous = manifest.endpoints.get(spec.name)
     endpoint_files: dict[str, str] = {}
     for item in rendered:
         digest = content_hash(item.content)
@@ -318,6 +325,8 @@ def _updated_manifest(
             "file": registration.file,
             "import": registration.import_line,
             "include": registration.include_line,
+            "added_blank_line": added_blank
+            or bool(previous and previous.registration.get("added_blank_line")),
         },
         context=ep_context,
     )

@@ -18,6 +18,8 @@ ACTION_STYLE = {
     "edit": "yellow",
     "overwrite": "magenta",
     "conflict": "bold red",
+    "delete": "red",
+    "keep": "yellow",
 }
 
 
@@ -45,10 +47,9 @@ def console(stderr: bool = False) -> Console:
 def print_plan(plan: Plan, *, dry_run: bool) -> None:
     out = console()
     layout = plan.layout
-    title = (
-        f"[bold]{plan.endpoint}[/] at [bold]{plan.url_path}[/] "
-        f"(app {layout['app']}, router included in {layout['register_file']})"
-    )
+    title = f"[bold]{plan.endpoint}[/] at [bold]{plan.url_path}[/]"
+    if layout:
+        title += f" (app {layout['app']}, router included in {layout['register_file']})"
     tree = Tree(("Plan: " if dry_run else "") + title)
     groups: dict[str, Tree] = {}
     for change in plan.changes:

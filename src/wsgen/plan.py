@@ -23,7 +23,9 @@ PLAN_SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class FileChange:
     path: str
-    action: str  # create | identical | update | conflict | overwrite | edit
+    action: (
+        str  # create | identical | update | conflict | overwrite | edit | delete | keep
+    )
     group: str  # package | runtime | endpoint | tests | registration | dependencies | manifest
     new: bytes
     old: bytes | None = None
@@ -31,7 +33,7 @@ class FileChange:
 
     @property
     def writes(self) -> bool:
-        return self.action in ("create", "update", "overwrite", "edit")
+        return self.action in ("create", "update", "overwrite", "edit", "delete")
 
     def diff(self) -> str:
         if self.old is None or self.old == self.new:
@@ -150,11 +152,14 @@ def apply(root: Path, plan: Plan) -> None:
     changes = plan.writes
     _check_writable(root, changes)
     created_dirs: list[Path] = []
-    staged: list[tuple[Path, Path]] = []
+    staged: list[tuple[Path, Path | None]] = []  # (target, temp file; None: delete)
     backups: list[tuple[Path, Path | None]] = []  # (target, backup or None if new)
     try:
         for change in changes:
             target = root / change.path
+            if change.action == "delete":
+                staged.append((target, None))
+                continue
             missing = []
             parent = target.parent
             while not parent.exists():
@@ -190,7 +195,8 @@ def apply(root: Path, plan: Plan) -> None:
                     backup.unlink()  # still the empty placeholder; target is intact
                     raise
             backups.append((target, backup))
-            os.replace(staged_tmp, target)
+            if staged_tmp is not None:
+                os.replace(staged_tmp, target)
     except BaseException:
         for target, backup in reversed(backups):
             if backup is not None:
@@ -198,7 +204,8 @@ def apply(root: Path, plan: Plan) -> None:
             elif target.exists():
                 target.unlink()
         for _, leftover in staged:
-            leftover.unlink(missing_ok=True)
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
         for directory in reversed(created_dirs):
             try:
                 directory.rmdir()
@@ -208,6 +215,24 @@ def apply(root: Path, plan: Plan) -> None:
     for _, backup in backups:
         if backup is not None:
             backup.unlink(missing_ok=True)
+    _remove_emptied_dirs(root, [root / c.path for c in changes if c.action == "delete"])
+
+
+def _remove_emptied_dirs(root: Path, deleted: list[Path]) -> None:
+    """Folders left empty by deletions go too, never the project root."""
+    for path in sorted(deleted, key=lambda p: len(p.parts), reverse=True):
+        parent = path.parent
+        while parent != root and root in parent.parents:
+            pycache = parent / "__pycache__"
+            if pycache.is_dir() and len(list(parent.iterdir())) == 1:
+                for item in pycache.iterdir():
+                    item.unlink()
+                pycache.rmdir()
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 def _umask() -> int:
