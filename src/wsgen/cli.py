@@ -22,6 +22,7 @@ HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI
   wsgen check                             verify generated files (for CI)
   wsgen list                              endpoints generated here
   wsgen destroy chat                      undo a generation exactly
+  wsgen install-command                   add the /ws command for coding agents
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
 2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale.
@@ -35,7 +36,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-COMMANDS = ("new", "check", "list", "destroy")
+COMMANDS = ("new", "check", "list", "destroy", "install-command")
 
 
 def _version(value: bool) -> None:
@@ -333,6 +334,36 @@ def destroy(
         print(json.dumps(plan.to_json(applied=not dry_run), indent=2))
     elif not dry_run:
         print(f"Removed {plan.endpoint}: {len(plan.writes)} change(s).")
+
+
+@cli.command("install-command")
+def install_command(
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The project folder (default: .)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a different existing command file."
+    ),
+) -> None:
+    """Write .claude/commands/ws.md, a slash command that drives wsgen."""
+    from wsgen.agent_command import build_install
+    from wsgen.generate import project_root
+    from wsgen.plan import apply
+
+    try:
+        root = project_root(project)
+        plan = build_install(root, force=force)
+        if plan.conflicts:
+            raise WsgenError(
+                f"{plan.conflicts[0].path} exists and differs.",
+                hint="Re-run with --force to replace it.",
+            )
+        apply(root, plan)
+    except WsgenError as error:
+        _fail(error, False)
+        return
+    change = plan.changes[0]
+    print(f"{change.action}: {change.path}")
 
 
 def route_default_command(argv: list[str]) -> list[str]:

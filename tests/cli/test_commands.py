@@ -146,3 +146,25 @@ def test_prompts_on_a_terminal_when_no_flags_are_given(tmp_path: Path) -> None:
     assert "[endpoints.alerts]" in manifest
     assert "auth = true" in manifest and "rooms = false" in manifest
     assert 'message_types = ["ack"]' in manifest
+
+
+def test_install_command_writes_the_agent_command_once(tmp_path: Path) -> None:
+    first = run_wsgen("install-command", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    command = tmp_path / ".claude/commands/ws.md"
+    text = command.read_text()
+    front, body = text.split("---\n")[1:3]
+    assert "description:" in front
+    assert 'argument-hint: "[endpoint_name] [--auth] [--rooms] [--broadcast]"' in front
+    assert "allowed-tools:" in front and "Bash(wsgen:*)" in front
+    assert "wsgen $ARGUMENTS --dry-run --json" in body
+    assert "python -m pytest" in body
+    before = snapshot(tmp_path)
+    second = run_wsgen("install-command", cwd=tmp_path)
+    assert second.returncode == 0 and second.stdout.startswith("identical")
+    assert snapshot(tmp_path) == before
+    command.write_text(text + "my notes\n")
+    edited = snapshot(tmp_path)
+    third = run_wsgen("install-command", cwd=tmp_path)
+    assert third.returncode == 1 and "--force" in third.stderr
+    assert snapshot(tmp_path) == edited
