@@ -81,19 +81,7 @@ def run_check(root: Path) -> CheckReport:
         renderer = Renderer(root)
         rendered = renderer.runtime(manifest.runtime_context, manifest.runtime_dir)
         for record in manifest.endpoints.values():
-            files = list(record.files)
-            routes_dir = next(
-                (
-                    p.rsplit("/", 1)[0]
-                    for p in files
-                    if p.endswith(f"/{record.name}.py")
-                ),
-                "",
-            )
-            tests_dir = next(
-                (p.rsplit("/", 1)[0] for p in files if "/test_" in "/" + p), "tests"
-            )
-            rendered += renderer.endpoint(record.context, routes_dir, tests_dir)
+            rendered += renderer.endpoint(record.context)
         expected = {item.path: content_hash(item.content) for item in rendered}
     owners: dict[str, str | None] = {
         p: None for p in {**manifest.runtime_files, **manifest.package_files}

@@ -109,6 +109,11 @@ def new(
     path: str | None = typer.Option(
         None, "--path", help="URL path of the route (default /ws/NAME)."
     ),
+    client: str | None = typer.Option(
+        None,
+        "--client",
+        help="js, ts or none (default: js with --rooms or --broadcast, else none).",
+    ),
     project: Path | None = typer.Option(
         None, "--project", "-p", help="The FastAPI project folder (default: .)."
     ),
@@ -153,6 +158,7 @@ def new(
         _generate(
             name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
+            client=client,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -173,6 +179,7 @@ def _generate(
     force: bool,
     yes: bool,
     verify: bool,
+    client: str | None = None,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
@@ -185,6 +192,7 @@ def _generate(
         broadcast=broadcast,
         message_types=message_types,
         path=path,
+        client=client,
     )
     root = project_root(project)
     generation = build_generation(root, spec, app_ref=app_ref, force=force)

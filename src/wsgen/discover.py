@@ -93,6 +93,7 @@ class Layout:
     routes_dir: str
     routes_module: str
     tests_dir: str
+    client_dir: str  # where the host serves or bundles front-end code
     jwt: JwtSettings | None
     auth_functions: tuple[str, ...]
     pydantic_major: int | None
@@ -554,6 +555,7 @@ def discover(
     runtime_module = runtime_dir[len(base) :].replace("/", ".")
 
     tests_dir = next((d for d in ("tests", "test") if files.exists(d)), "tests")
+    client_dir = find_client_dir(files, package_dir)
     jwt, auth_functions = find_jwt_settings(files)
     return Layout(
         root=root,
@@ -568,6 +570,7 @@ def discover(
         routes_dir=routes_dir,
         routes_module=routes_module,
         tests_dir=tests_dir,
+        client_dir=client_dir,
         jwt=jwt,
         auth_functions=auth_functions,
         pydantic_major=config.pydantic_major(files.texts.values()),
@@ -575,6 +578,18 @@ def discover(
         route_paths=existing_route_paths(files, set(owned_files)),
         notes=tuple(notes),
     )
+
+
+CLIENT_DIR_GUESSES = ("frontend/src", "web/src", "static/js", "static")
+
+
+def find_client_dir(files: ProjectFiles, package_dir: str) -> str:
+    """The folder front-end code already lives in, else `static/`."""
+    for base in ("", package_dir + "/"):
+        for guess in CLIENT_DIR_GUESSES:
+            if files.exists(base + guess):
+                return base + guess
+    return "static"
 
 
 def layout_summary(layout: Layout) -> dict[str, Any]:
@@ -588,6 +603,7 @@ def layout_summary(layout: Layout) -> dict[str, Any]:
         "runtime_dir": layout.runtime_dir,
         "routes_dir": layout.routes_dir,
         "tests_dir": layout.tests_dir,
+        "client_dir": layout.client_dir,
         "import_style": "relative" if layout.target.relative_imports else "absolute",
         "jwt_settings": f"{layout.jwt.module}:{layout.jwt.attr}"
         if layout.jwt

@@ -159,7 +159,7 @@ def build_generation(
     rendered = (
         package_inits(layout, lambda p: p not in owned and files.exists(p))
         + renderer.runtime(rt_context, layout.runtime_dir)
-        + renderer.endpoint(ep_context, layout.routes_dir, layout.tests_dir)
+        + renderer.endpoint(ep_context)
     )
 
     all_hashes = manifest.all_hashes()
@@ -236,6 +236,7 @@ def build_generation(
             "broadcast": spec.broadcast,
             "message_types": [t.name for t in spec.message_types],
             "path": spec.path,
+            "client": spec.client,
         },
         url_path=_url_path(layout, spec),
         layout=layout_summary(layout),
@@ -318,6 +319,7 @@ def _updated_manifest(
             "broadcast": spec.broadcast,
             "message_types": [t.name for t in spec.message_types],
             "path": spec.path,
+            "client": spec.client,
             "app": f"{layout.app.module}:{layout.app.export}",
         },
         files=endpoint_files,

@@ -69,6 +69,7 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "class_name": spec.class_name,
         "path": spec.path,
         "auth": spec.auth,
+        "client": spec.client,
         "rooms": spec.rooms,
         "broadcast": spec.broadcast,
         "message_types": [
@@ -83,6 +84,9 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "app_module": layout.app.module,
         "app_attr": layout.app.export,
         "app_factory": layout.app.export_is_factory,
+        "routes_dir": layout.routes_dir,
+        "tests_dir": layout.tests_dir,
+        "client_dir": layout.client_dir,
     }
 
 
@@ -126,8 +130,10 @@ class Renderer:
     def _group(
         self, group: str, dest_dir: str, context: dict[str, Any]
     ) -> list[RenderedFile]:
-        out = []
+        out: list[RenderedFile] = []
         folder = self.builtin / group
+        if not folder.is_dir():
+            return out
         for template in sorted(folder.rglob("*.jinja")):
             rel = template.relative_to(self.builtin).as_posix()
             name = template.relative_to(folder).as_posix()[: -len(".jinja")]
@@ -135,18 +141,20 @@ class Renderer:
                 if key in context:
                     name = name.replace("{{" + key + "}}", str(context[key]))
             content = self.env.get_template(rel).render(**context)
+            if not content.strip():
+                continue  # a template that renders empty is off for these options
             out.append(RenderedFile(f"{dest_dir}/{name}", content, group))
         return out
 
     def runtime(self, context: dict[str, Any], runtime_dir: str) -> list[RenderedFile]:
         return self._group("runtime", runtime_dir, context)
 
-    def endpoint(
-        self, context: dict[str, Any], routes_dir: str, tests_dir: str
-    ) -> list[RenderedFile]:
-        return self._group("endpoint", routes_dir, context) + self._group(
-            "tests", tests_dir, context
-        )
+    def endpoint(self, context: dict[str, Any]) -> list[RenderedFile]:
+        """Route module, tests and client, into the folders the context names."""
+        files = self._group("endpoint", context["routes_dir"], context)
+        files += self._group("tests", context["tests_dir"], context)
+        files += self._group("client", context["client_dir"], context)
+        return files
 
 
 def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:

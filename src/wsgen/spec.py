@@ -19,6 +19,9 @@ RESERVED_NAMES = frozenset(
 )
 
 
+CLIENTS = ("js", "ts", "none")
+
+
 @dataclass(frozen=True)
 class MessageType:
     name: str
@@ -33,6 +36,7 @@ class Spec:
     broadcast: bool = False
     message_types: tuple[MessageType, ...] = ()
     path: str = ""
+    client: str = "none"  # "js", "ts" or "none"
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -88,6 +92,7 @@ def build_spec(
     broadcast: bool,
     message_types: list[str] | tuple[str, ...] = (),
     path: str | None = None,
+    client: str | None = None,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -110,8 +115,16 @@ def build_spec(
         if type_note:
             notes.append(type_note)
         types.append(MessageType(type_name, camel_case(type_name)))
+    if client is None:
+        client = "js" if rooms or broadcast else "none"
+    if client not in CLIENTS:
+        raise UsageError(
+            f"--client {client!r} is not one of {', '.join(CLIENTS)}.",
+            hint="Use --client js, --client ts or --client none.",
+        )
     return Spec(
         name=name,
+        client=client,
         auth=auth,
         rooms=rooms,
         broadcast=broadcast,
