@@ -22,6 +22,7 @@ HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI
   wsgen check                             verify generated files (for CI)
   wsgen list                              endpoints generated here
   wsgen destroy chat                      undo a generation exactly
+  wsgen upgrade chat [--auth ...]         re-render with current templates, merging your edits
   wsgen install-command                   add the /ws command for coding agents
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
@@ -36,7 +37,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-COMMANDS = ("new", "check", "list", "destroy", "install-command")
+COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command")
 
 
 def _version(value: bool) -> None:
@@ -180,6 +181,7 @@ def _generate(
     yes: bool,
     verify: bool,
     client: str | None = None,
+    merge: bool = False,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
@@ -195,7 +197,7 @@ def _generate(
         client=client,
     )
     root = project_root(project)
-    generation = build_generation(root, spec, app_ref=app_ref, force=force)
+    generation = build_generation(root, spec, app_ref=app_ref, force=force, merge=merge)
     plan = generation.plan
     if not as_json:
         from wsgen.output import print_plan
@@ -238,6 +240,14 @@ def _generate(
         from wsgen.output import print_applied
 
         print_applied(plan, result, tests_path)
+    merge_conflicts = [c.path for c in plan.changes if c.action == "merge-conflict"]
+    if merge_conflicts:
+        print(
+            f"wsgen: error: conflicts marked in {', '.join(merge_conflicts)}. "
+            "Resolve the <<<<<<< blocks, then run `wsgen check`.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_REFUSED)
     if result is not None and not result.get("ok"):
         raise typer.Exit(EXIT_REFUSED)
 
@@ -342,6 +352,74 @@ def destroy(
         print(json.dumps(plan.to_json(applied=not dry_run), indent=2))
     elif not dry_run:
         print(f"Removed {plan.endpoint}: {len(plan.writes)} change(s).")
+
+
+@cli.command("upgrade")
+def upgrade(
+    name: str = typer.Argument(..., help="The endpoint to re-render."),
+    auth: bool | None = typer.Option(
+        None, "--auth/--no-auth", help="Change: require a JWT."
+    ),
+    rooms: bool | None = typer.Option(
+        None, "--rooms/--no-rooms", help="Change: rooms."
+    ),
+    broadcast: bool | None = typer.Option(
+        None, "--broadcast/--no-broadcast", help="Change: broadcast."
+    ),
+    message_type: list[str] | None = typer.Option(
+        None,
+        "--message-type",
+        "-m",
+        help="Change: the extra message types (repeatable).",
+    ),
+    path: str | None = typer.Option(None, "--path", help="Change: the URL path."),
+    client: str | None = typer.Option(None, "--client", help="Change: js, ts or none."),
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan; write nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    no_verify: bool = typer.Option(
+        False, "--no-verify", help="Skip verifying the route."
+    ),
+) -> None:
+    """Re-render NAME with the current templates and its recorded options (or
+    changed ones). Unedited files are replaced; edited files are merged three
+    ways with what was generated before; conflicts are marked, exit code 1."""
+    from wsgen.generate import project_root
+    from wsgen.manifest import read_manifest
+
+    try:
+        root = project_root(project)
+        manifest = read_manifest(root)
+        record = manifest.endpoints.get(name.replace("-", "_")) if manifest else None
+        if record is None:
+            known = ", ".join(sorted(manifest.endpoints)) if manifest else "none"
+            raise UsageError(
+                f"No endpoint {name!r} to upgrade (endpoints: {known}).",
+                hint="Generate it first with `wsgen NAME`.",
+            )
+        options = record.options
+
+        def pick(given: Any, key: str) -> Any:
+            return options.get(key) if given is None else given
+
+        _generate(
+            record.name,
+            bool(pick(auth, "auth")),
+            bool(pick(rooms, "rooms")),
+            bool(pick(broadcast, "broadcast")),
+            list(pick(message_type or None, "message_types") or []),
+            pick(path, "path"),
+            project,
+            options.get("app"),
+            dry_run=dry_run, as_json=as_json, force=False, yes=True,
+            verify=not no_verify, client=pick(client, "client"), merge=True,
+        )  # fmt: skip
+    except WsgenError as error:
+        _fail(error, as_json)
 
 
 @cli.command("install-command")

@@ -120,6 +120,14 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         if change is not None:
             plan.changes.append(change)
 
+    for change in list(plan.changes):
+        base = root / ".wsgen/base" / change.path
+        if change.action in ("delete", "keep") and base.is_file():
+            data = base.read_bytes()
+            plan.changes.append(
+                FileChange(f".wsgen/base/{change.path}", "delete", "base", b"", data)
+            )
+
     reg = record.registration
     host = root / reg.get("file", "")
     if host.is_file():

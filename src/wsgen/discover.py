@@ -417,11 +417,13 @@ def routes_package_in_use(
 
 
 def find_jwt_settings(
-    files: ProjectFiles,
+    files: ProjectFiles, skip: frozenset[str] = frozenset()
 ) -> tuple[JwtSettings | None, tuple[str, ...]]:
     settings: JwtSettings | None = None
     functions: list[str] = []
     for rel, text in files.texts.items():
+        if rel in skip:
+            continue  # wsgen's own generated auth is not the host's
         if not any(n in text for n in SECRET_NAMES) and not any(
             f in text for f in AUTH_FUNCTION_NAMES
         ):
@@ -556,7 +558,7 @@ def discover(
 
     tests_dir = next((d for d in ("tests", "test") if files.exists(d)), "tests")
     client_dir = find_client_dir(files, package_dir)
-    jwt, auth_functions = find_jwt_settings(files)
+    jwt, auth_functions = find_jwt_settings(files, owned_files)
     return Layout(
         root=root,
         app=app,

@@ -121,8 +121,14 @@ def _check_name_is_free(
 
 
 def build_generation(
-    root: Path, spec: Spec, *, app_ref: str | None = None, force: bool = False
+    root: Path,
+    spec: Spec,
+    *,
+    app_ref: str | None = None,
+    force: bool = False,
+    merge: bool = False,
 ) -> Generation:
+    """The plan of a run; with `merge` (upgrade), edited files are merged."""
     config = load_config(root)
     manifest = read_manifest(root) or Manifest()
     owned = manifest.owned_files()
@@ -167,13 +173,21 @@ def build_generation(
     for item in rendered:
         new = item.content.encode("utf-8")
         old = _read(root, item.path)
-        changes.append(
-            classify(
-                item.path, item.group, new, old,
-                owned_hash=all_hashes.get(item.path), force=force,
-                old_hash=content_hash(old) if old is not None else None,
-            )
+        change = classify(
+            item.path, item.group, new, old,
+            owned_hash=all_hashes.get(item.path), force=force,
+            old_hash=content_hash(old) if old is not None else None,
         )  # fmt: skip
+        if merge and change.action == "conflict" and item.path in all_hashes:
+            change = _merged(root, change)
+        changes.append(change)
+    if merge and spec.name in manifest.endpoints:
+        rendered_paths = {item.path for item in rendered}
+        for path, recorded in sorted(manifest.endpoints[spec.name].files.items()):
+            gone = _no_longer_generated(root, path, recorded, rendered_paths)
+            if gone is not None:
+                changes.append(gone)
+    changes.extend(_base_copies(root, rendered))
 
     registration = registration_for(spec, layout)
     host_source = _read(root, layout.target.file)
@@ -274,6 +288,55 @@ def build_generation(
             + ", ".join(plan.dependencies_manual)
         )
     return Generation(plan, layout, manifest_text)
+
+
+BASE_DIR = ".wsgen/base"
+
+
+def _base_copies(root: Path, rendered: list[RenderedFile]) -> list[FileChange]:
+    """Pristine copies of what was generated: the base of upgrade's merges."""
+    changes = []
+    for item in rendered:
+        path = f"{BASE_DIR}/{item.path}"
+        new = item.content.encode("utf-8")
+        old = _read(root, path)
+        action = "create" if old is None else ("identical" if old == new else "update")
+        changes.append(FileChange(path, action, "base", new, old))
+    return changes
+
+
+def _merged(root: Path, change: FileChange) -> FileChange:
+    from wsgen.merge import merge3
+
+    base = _read(root, f"{BASE_DIR}/{change.path}")
+    if base is None or change.old is None:
+        return change  # no base to merge from: stays a conflict
+    text, conflicts = merge3(
+        base.decode("utf-8"), change.old.decode("utf-8"), change.new.decode("utf-8")
+    )
+    action, reason = (
+        ("merge", "your edits kept")
+        if not conflicts
+        else ("merge-conflict", f"{conflicts} conflict(s) marked in the file")
+    )
+    return FileChange(
+        change.path, action, change.group, text.encode("utf-8"), change.old, reason
+    )
+
+
+def _no_longer_generated(
+    root: Path, path: str, recorded: str, rendered: set[str]
+) -> FileChange | None:
+    if path in rendered:
+        return None
+    old = _read(root, path)
+    if old is None:
+        return None
+    if content_hash(old) == recorded:
+        return FileChange(path, "delete", "endpoint", b"", old, "no longer generated")
+    return FileChange(
+        path, "keep", "endpoint", old, old, "no longer generated; edited, kept"
+    )
 
 
 def _url_path(layout: Layout, spec: Spec) -> str:

@@ -20,6 +20,8 @@ ACTION_STYLE = {
     "conflict": "bold red",
     "delete": "red",
     "keep": "yellow",
+    "merge": "cyan",
+    "merge-conflict": "bold red",
 }
 
 
@@ -52,18 +54,30 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         title += f" (app {layout['app']}, router included in {layout['register_file']})"
     tree = Tree(("Plan: " if dry_run else "") + title)
     groups: dict[str, Tree] = {}
+    base = [c for c in plan.changes if c.group == "base"]
     for change in plan.changes:
+        if change.group == "base":
+            continue  # pristine copies for upgrade: one summary line below
         if change.group not in groups:
             groups[change.group] = tree.add(f"[bold]{change.group}[/]")
         node = groups[change.group]
         style = ACTION_STYLE.get(change.action, "")
         reason = f"  [dim]({change.reason})[/]" if change.reason else ""
         node.add(f"[{style}]{change.action:<9}[/] {change.path}{reason}")
+    if base:
+        written = sum(1 for c in base if c.writes)
+        tree.add(
+            f"[bold]base[/] [dim].wsgen/base/: {written} of {len(base)} pristine copies to write[/]"
+        )
     out.print(tree)
     for change in plan.changes:
-        if change.action in ("edit", "conflict", "update", "overwrite") and change.group in (
-            "registration", "dependencies", "conflict"
-        ) or change.action == "conflict":  # fmt: skip
+        if change.group == "base":
+            continue
+        if change.group in ("registration", "dependencies") or change.action in (
+            "conflict",
+            "merge",
+            "merge-conflict",
+        ):
             diff = change.diff()
             if diff:
                 out.print(colored_diff(diff))

@@ -18,6 +18,7 @@ from typing import Any
 from wsgen.errors import RefusedError
 
 PLAN_SCHEMA_VERSION = 1
+DIFFED = ("edit", "conflict", "update", "overwrite", "merge", "merge-conflict")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,15 @@ class FileChange:
 
     @property
     def writes(self) -> bool:
-        return self.action in ("create", "update", "overwrite", "edit", "delete")
+        return self.action in (
+            "create",
+            "update",
+            "overwrite",
+            "edit",
+            "delete",
+            "merge",
+            "merge-conflict",
+        )
 
     def diff(self) -> str:
         if self.old is None or self.old == self.new:
@@ -81,7 +90,7 @@ class Plan:
                     **({"reason": c.reason} if c.reason else {}),
                     **(
                         {"diff": c.diff()}
-                        if c.action in ("edit", "conflict", "update", "overwrite")
+                        if c.action in DIFFED and c.group != "base"
                         else {}
                     ),
                 }

@@ -1,28 +1,38 @@
 """A real uvicorn server on loopback running a generated endpoint: two
-clients with JWTs chat in a room; a client without a token is refused."""
+clients with JWTs chat in a room; a client without a token is refused.
+The last test stops the server with a client still connected: uvicorn must
+exit promptly, and its log must not hold any token a client sent."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as connect_sync
 
 from tests.conftest import copy_example, run_wsgen
 
 pytestmark = pytest.mark.live
 
 SECRET = "live-test-secret-" + "x" * 40
+# Seconds uvicorn may take to exit after SIGTERM.
+EXIT_WITHIN = 5.0
+# Every token a client sent: none may show up in the server's log.
+SENT_TOKENS: list[str] = []
 
 
 def free_port() -> int:
@@ -33,18 +43,40 @@ def free_port() -> int:
 
 def token_for(user: str, *, minutes: int = 5) -> str:
     now = int(time.time())
-    return jwt.encode(
+    token = jwt.encode(
         {"sub": user, "iat": now, "exp": now + minutes * 60}, SECRET, algorithm="HS256"
     )
+    SENT_TOKENS.append(token)
+    return token
+
+
+def with_token(url: str, token: str) -> str:
+    SENT_TOKENS.append(token)
+    return f"{url}?token={token}"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     project = copy_example("api_aggregator", tmp_path_factory.mktemp("live"))
     result = run_wsgen("chat", "--auth", "--rooms", "--broadcast", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     port = free_port()
-    env = {**os.environ, "SECRET_KEY": SECRET, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "SECRET_KEY": SECRET,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",  # the log file is read while it runs
+    }
     log = (project / "server.log").open(
         "wb"
     )  # a file: an unread pipe would block the server
@@ -78,13 +110,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 out = (project / "server.log").read_text()
                 pytest.fail(f"uvicorn did not start: {out[-2000:]}")
             time.sleep(0.1)
-    yield f"ws://{base}/api/v1/ws/chat"
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
+        yield LiveServer(f"ws://{base}/api/v1/ws/chat", proc, project / "server.log")
     finally:
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         log.close()
+
+
+@pytest.fixture
+def server(live: LiveServer) -> str:
+    if live.proc.poll() is not None:
+        pytest.skip("the server was stopped by an earlier test")
+    return live.url
 
 
 async def receive_type(ws, wanted: str, timeout: float = 5.0) -> dict:  # type: ignore[no-untyped-def]
@@ -100,7 +139,7 @@ def test_two_clients_chat_in_a_room(server: str) -> None:
         alice_token, bob_token = token_for("alice"), token_for("bob")
         async with (
             connect(server, subprotocols=["bearer", alice_token]) as alice,  # type: ignore[list-item]
-            connect(f"{server}?token={bob_token}") as bob,
+            connect(with_token(server, bob_token)) as bob,
         ):
             assert alice.subprotocol == "bearer"
             assert (await receive_type(alice, "connected"))["user_id"] == "alice"
@@ -136,14 +175,14 @@ def test_two_clients_chat_in_a_room(server: str) -> None:
     ("make_url", "reason"),
     [
         (lambda url: url, "missing token"),
-        (lambda url: f"{url}?token=not-a-jwt", "invalid token"),
+        (lambda url: with_token(url, "not-a-jwt"), "invalid token"),
         (
-            lambda url: (
-                f"{url}?token={jwt.encode({'sub': 'eve', 'exp': int(time.time()) + 60}, 'w' * 40)}"
+            lambda url: with_token(
+                url, jwt.encode({"sub": "eve", "exp": int(time.time()) + 60}, "w" * 40)
             ),
             "invalid token",
         ),
-        (lambda url: f"{url}?token={token_for('late', minutes=-5)}", "token expired"),
+        (lambda url: with_token(url, token_for("late", minutes=-5)), "token expired"),
     ],
     ids=["no-token", "malformed", "bad-signature", "expired"],
 )
@@ -160,3 +199,41 @@ def test_refused_with_a_readable_close_code(server: str, make_url, reason: str) 
     code, got_reason = asyncio.run(scenario())
     assert code == (4009 if reason == "token expired" else 4001)
     assert got_reason == reason
+
+
+def test_shutdown_with_a_client_connected_is_prompt(live: LiveServer) -> None:
+    """Runs last: SIGTERM while a client sits in a room. uvicorn closes the
+    socket with 1012 before the lifespan ends; the runtime must let every
+    connection task end, so the process exits within seconds."""
+    assert live.proc.poll() is None, live.log()[-2000:]
+    token = token_for("carol")
+    with connect_sync(with_token(live.url, token)) as carol:
+        assert json.loads(carol.recv(timeout=5))["type"] == "connected"
+        carol.send(json.dumps({"type": "join_room", "room_id": "lobby"}))
+        assert json.loads(carol.recv(timeout=5))["type"] == "room_joined"
+        live.proc.terminate()
+        try:
+            live.proc.wait(timeout=EXIT_WITHIN)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"uvicorn still running {EXIT_WITHIN} s after SIGTERM:\n"
+                + live.log()[-2000:]
+            )
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                carol.recv(timeout=5)
+    rcvd = closed.value.rcvd
+    assert rcvd is not None and rcvd.code == 1012
+    # uvicorn re-raises the signal it handled once it has shut down.
+    assert live.proc.returncode in (0, -signal.SIGTERM), live.log()[-2000:]
+    assert "Finished server process" in live.log()
+
+
+def test_server_log_holds_no_token(live: LiveServer) -> None:
+    """uvicorn logs each handshake URL: ``?token=`` values must be hidden,
+    and the runtime's own (structlog) lines never carry one."""
+    log = live.log()
+    assert "?token=[redacted]" in log  # the handshakes were logged
+    assert len(SENT_TOKENS) >= 5
+    leaked = [token for token in SENT_TOKENS if token in log]
+    assert leaked == [], log[-2000:]
