@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from wsgen.errors import RefusedError
+from wsgen.generate import base_path
 from wsgen.manifest import MANIFEST_NAME, Manifest, content_hash, dumps, read_manifest
 from wsgen.plan import FileChange, Plan
 from wsgen.projectconfig import canonical, requirement_name
@@ -121,11 +122,11 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
             plan.changes.append(change)
 
     for change in list(plan.changes):
-        base = root / ".wsgen/base" / change.path
+        base = root / base_path(change.path)
         if change.action in ("delete", "keep") and base.is_file():
             data = base.read_bytes()
             plan.changes.append(
-                FileChange(f".wsgen/base/{change.path}", "delete", "base", b"", data)
+                FileChange(base_path(change.path), "delete", "base", b"", data)
             )
 
     reg = record.registration

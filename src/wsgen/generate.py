@@ -291,13 +291,20 @@ def build_generation(
 
 
 BASE_DIR = ".wsgen/base"
+# A suffix linters, type checkers and test runners ignore: the copies must
+# not be mistaken for modules of the project.
+BASE_SUFFIX = ".base"
+
+
+def base_path(path: str) -> str:
+    return f"{BASE_DIR}/{path}{BASE_SUFFIX}"
 
 
 def _base_copies(root: Path, rendered: list[RenderedFile]) -> list[FileChange]:
     """Pristine copies of what was generated: the base of upgrade's merges."""
     changes = []
     for item in rendered:
-        path = f"{BASE_DIR}/{item.path}"
+        path = base_path(item.path)
         new = item.content.encode("utf-8")
         old = _read(root, path)
         action = "create" if old is None else ("identical" if old == new else "update")
@@ -308,7 +315,7 @@ def _base_copies(root: Path, rendered: list[RenderedFile]) -> list[FileChange]:
 def _merged(root: Path, change: FileChange) -> FileChange:
     from wsgen.merge import merge3
 
-    base = _read(root, f"{BASE_DIR}/{change.path}")
+    base = _read(root, base_path(change.path))
     if base is None or change.old is None:
         return change  # no base to merge from: stays a conflict
     text, conflicts = merge3(

@@ -166,7 +166,13 @@ def browser() -> Iterator[Any]:
 def server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     project = copy_example("src_factory", tmp_path_factory.mktemp("browser"))
     result = run_wsgen(
-        "chat", "--auth", "--rooms", "--broadcast", "--client", "js", "--yes",
+        "chat",
+        "--auth",
+        "--rooms",
+        "--broadcast",
+        "--client",
+        "js",
+        "--yes",
         cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -212,9 +218,11 @@ def say(page: Any, text: str) -> None:
 
 
 def count_joins(page: Any) -> None:
+    # A function: a string whose value is a function would have that
+    # function (here the unsubscribe) called by Playwright.
     page.evaluate(
-        "window.__joined = 0;"
-        " window.chatClient.on('room_joined', () => { window.__joined += 1; });"
+        "() => { window.__joined = 0;"
+        " window.chatClient.on('room_joined', () => { window.__joined += 1; }); }"
     )
 
 
