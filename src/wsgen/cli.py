@@ -115,11 +115,24 @@ def new(
         "--client",
         help="js, ts or none (default: js with --rooms or --broadcast, else none).",
     ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="memory (one process, the default) or redis (several workers).",
+    ),
     project: Path | None = typer.Option(
         None, "--project", "-p", help="The FastAPI project folder (default: .)."
     ),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
+    ),
+    jwt_settings: str | None = typer.Option(
+        None,
+        "--jwt-settings",
+        help="The host's JWT settings object as MODULE:ATTR (default: discovered).",
+    ),
+    no_host_jwt: bool = typer.Option(
+        False, "--no-host-jwt", help="Ignore the host's JWT settings: WS_JWT_* only."
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
@@ -138,6 +151,8 @@ def new(
     ),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
+    from wsgen.spec import normalize_jwt_settings
+
     try:
         no_flags = (
             auth is None and rooms is None and broadcast is None and not message_type
@@ -159,7 +174,8 @@ def new(
         _generate(
             name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
-            client=client,
+            client=client, backend=backend,
+            jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -182,6 +198,8 @@ def _generate(
     verify: bool,
     client: str | None = None,
     merge: bool = False,
+    backend: str | None = None,
+    jwt_settings: str | None = None,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
@@ -195,6 +213,8 @@ def _generate(
         message_types=message_types,
         path=path,
         client=client,
+        backend=backend,
+        jwt_settings=jwt_settings,
     )
     root = project_root(project)
     generation = build_generation(root, spec, app_ref=app_ref, force=force, merge=merge)
@@ -374,6 +394,9 @@ def upgrade(
     ),
     path: str | None = typer.Option(None, "--path", help="Change: the URL path."),
     client: str | None = typer.Option(None, "--client", help="Change: js, ts or none."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="Change: memory or redis."
+    ),
     project: Path | None = typer.Option(
         None, "--project", "-p", help="The FastAPI project folder (default: .)."
     ),
@@ -417,6 +440,7 @@ def upgrade(
             options.get("app"),
             dry_run=dry_run, as_json=as_json, force=False, yes=True,
             verify=not no_verify, client=pick(client, "client"), merge=True,
+            backend=pick(backend, "backend"),
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)

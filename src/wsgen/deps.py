@@ -17,6 +17,8 @@ RUNTIME_REQUIREMENTS = {
     "pyjwt": "pyjwt>=2.8",
     "structlog": "structlog>=24.1",
 }
+# What a backend other than memory adds to them.
+BACKEND_REQUIREMENTS = {"redis": {"redis": "redis>=5"}}
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,14 @@ def _add_to_requirements(text: str, specs: list[str]) -> str:
     return text + prefix + "".join(s + nl for s in specs)
 
 
-def plan_dependencies(config: ProjectConfig) -> DependencyEdit:
+def requirements_for(backend: str = "memory") -> dict[str, str]:
+    return {**RUNTIME_REQUIREMENTS, **BACKEND_REQUIREMENTS.get(backend, {})}
+
+
+def plan_dependencies(config: ProjectConfig, backend: str = "memory") -> DependencyEdit:
     file, declared, _ = config.declared()
     missing = [
-        spec for name, spec in RUNTIME_REQUIREMENTS.items() if name not in declared
+        spec for name, spec in requirements_for(backend).items() if name not in declared
     ]
     if not missing:
         return DependencyEdit(file, (), None)

@@ -464,6 +464,29 @@ def find_jwt_settings(
     return settings, tuple(functions)
 
 
+def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
+    """The host settings object named by `--jwt-settings MODULE:ATTR`."""
+    module, _, attr = ref.partition(":")
+    rel = file_of_module(files, module)
+    tree = files.try_tree(rel) if rel else None
+    hint = "Give the settings object as MODULE:ATTR, e.g. app.core.config:settings."
+    if rel is None or tree is None:
+        raise RefusedError(f"--jwt-settings {ref}: no module {module} here.", hint=hint)
+    classes = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef)}
+    owner = classes.get(attr)  # the class itself, or `attr = Class(...)`
+    bound = [s for s in tree.body if attr in assigned_names(s)]
+    if owner is None and not bound:
+        raise RefusedError(f"--jwt-settings {ref}: {rel} binds no {attr}.", hint=hint)
+    if owner is None:
+        value = assigned_value(bound[-1])
+        if isinstance(value, ast.Call):
+            owner = classes.get(call_name(value) or "")
+    fields = {n for s in owner.body for n in assigned_names(s)} if owner else set()
+    secret = next((n for n in SECRET_NAMES if n in fields), SECRET_NAMES[0])
+    algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+    return JwtSettings(module, attr, secret, algorithm, rel)
+
+
 ROUTE_METHODS = frozenset(
     {"websocket", "websocket_route", "add_websocket_route", "get", "post", "put",
      "patch", "delete", "api_route", "add_api_route", "route"}
@@ -526,7 +549,10 @@ def discover(
     app_ref: str | None = None,
     owned_files: frozenset[str] = frozenset(),
     runtime_dir: str | None = None,
+    jwt_settings: str | None = None,
 ) -> Layout:
+    """`jwt_settings`: MODULE:ATTR of the host's JWT settings, or "none"
+    for the WS_JWT_* variables only; None discovers them."""
     app = find_app(files, config, app_ref)
     target = find_target(files, app)
     import_root, package, package_dir, new_package = _package_for(files, app)
@@ -559,6 +585,10 @@ def discover(
     tests_dir = next((d for d in ("tests", "test") if files.exists(d)), "tests")
     client_dir = find_client_dir(files, package_dir)
     jwt, auth_functions = find_jwt_settings(files, owned_files)
+    if jwt_settings == "none":
+        jwt = None
+    elif jwt_settings is not None:
+        jwt = jwt_settings_at(files, jwt_settings)
     return Layout(
         root=root,
         app=app,

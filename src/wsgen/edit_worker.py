@@ -14,8 +14,7 @@ import pickle
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wsgen.register import RegistrationEdit
-    from wsgen.registration import Registration
+    from wsgen.registration import Registration, RegistrationEdit
 
 _worker: tuple[int, int, int] | None = None  # (pid, request fd, result fd)
 
@@ -42,7 +41,12 @@ def _serve(request_fd: int, result_fd: int) -> None:
         return  # the parent did not need an edit
     source, registration = pickle.loads(data)
     try:
-        result: tuple[str, object] = ("ok", register_router(source, registration))
+        edit = register_router(source, registration)
+        # Plain values: unpickling the dataclass would import libcst here too.
+        result: tuple[str, object] = (
+            "ok",
+            (edit.new_source, edit.added_import, edit.added_include),
+        )
     except WsgenError as error:
         result = ("error", (error.message, error.hint, error.exit_code))
     _write_all(result_fd, pickle.dumps(result))
@@ -104,7 +108,10 @@ def register(source: bytes, registration: Registration) -> RegistrationEdit:
         if reply:
             kind, value = pickle.loads(reply)
             if kind == "ok":
-                return value  # type: ignore[no-any-return]
+                from wsgen.registration import RegistrationEdit
+
+                new_source, added_import, added_include = value
+                return RegistrationEdit(new_source, added_import, added_include)
             from wsgen.errors import WsgenError
 
             message, hint, exit_code = value

@@ -133,6 +133,8 @@ def build_generation(
     manifest = read_manifest(root) or Manifest()
     owned = manifest.owned_files()
     files = scan_project(root)
+    # The runtime is shared: a choice made by flag sticks for later runs.
+    jwt_choice = spec.jwt_settings or manifest.runtime_context.get("jwt_settings")
     layout = discover(
         root,
         files,
@@ -140,6 +142,7 @@ def build_generation(
         app_ref=app_ref,
         owned_files=owned,
         runtime_dir=manifest.runtime_dir or None,
+        jwt_settings=jwt_choice,
     )
     if layout.pydantic_major == 1:
         raise RefusedError(
@@ -161,6 +164,8 @@ def build_generation(
 
     renderer = Renderer(root)
     rt_context = runtime_context(layout)
+    if jwt_choice:
+        rt_context["jwt_settings"] = jwt_choice
     ep_context = endpoint_context(spec, layout)
     rendered = (
         package_inits(layout, lambda p: p not in owned and files.exists(p))
@@ -210,7 +215,7 @@ def build_generation(
             )
         )
 
-    deps = plan_dependencies(config)
+    deps = plan_dependencies(config, spec.backend)
     if deps.file and deps.new_text is not None:
         old = _read(root, deps.file)
         changes.append(
@@ -251,6 +256,7 @@ def build_generation(
             "message_types": [t.name for t in spec.message_types],
             "path": spec.path,
             "client": spec.client,
+            "backend": spec.backend,
         },
         url_path=_url_path(layout, spec),
         layout=layout_summary(layout),
@@ -269,6 +275,7 @@ def build_generation(
     elif spec.auth:
         plan.notes.append(
             "JWT secret comes from the WS_JWT_SECRET environment variable (32 bytes or more)"
+            + (" (--no-host-jwt)" if jwt_choice == "none" else "")
         )
     if layout.auth_functions and spec.auth:
         plan.notes.append("your auth helpers: " + ", ".join(layout.auth_functions))
@@ -278,6 +285,11 @@ def build_generation(
         )
     if not changed:
         plan.notes.append(f"router already registered in {layout.target.file}")
+    if spec.backend == "redis":
+        plan.notes.append(
+            "frames and presence go through Redis: set WS_REDIS_URL"
+            " (default redis://localhost:6379/0) on every worker"
+        )
     if not spec.auth:
         plan.warnings.append(
             "the endpoint is unauthenticated: every client gets a random guest id (use --auth)"
@@ -390,6 +402,7 @@ def _updated_manifest(
             "message_types": [t.name for t in spec.message_types],
             "path": spec.path,
             "client": spec.client,
+            "backend": spec.backend,
             "app": f"{layout.app.module}:{layout.app.export}",
         },
         files=endpoint_files,

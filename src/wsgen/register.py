@@ -9,24 +9,12 @@ cookie.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
 
 from wsgen.errors import RefusedError
-from wsgen.registration import Registration
-
-
-@dataclass(frozen=True)
-class RegistrationEdit:
-    new_source: bytes
-    added_import: bool
-    added_include: bool
-
-    @property
-    def changed(self) -> bool:
-        return self.added_import or self.added_include
+from wsgen.registration import Registration, RegistrationEdit
 
 
 class ManualRegistrationNeeded(RefusedError):

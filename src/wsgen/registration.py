@@ -25,3 +25,14 @@ class Registration:
     @property
     def include_line(self) -> str:
         return f"{self.receiver}.include_router({self.alias})"
+
+
+@dataclass(frozen=True)
+class RegistrationEdit:
+    new_source: bytes
+    added_import: bool
+    added_include: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.added_import or self.added_include

@@ -70,6 +70,7 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "path": spec.path,
         "auth": spec.auth,
         "client": spec.client,
+        "backend": spec.backend,
         "rooms": spec.rooms,
         "broadcast": spec.broadcast,
         "message_types": [

@@ -20,6 +20,7 @@ RESERVED_NAMES = frozenset(
 
 
 CLIENTS = ("js", "ts", "none")
+BACKENDS = ("memory", "redis")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Spec:
     message_types: tuple[MessageType, ...] = ()
     path: str = ""
     client: str = "none"  # "js", "ts" or "none"
+    # MODULE:ATTR of the host's JWT settings, "none" (WS_JWT_* only) or
+    # None: as discovered, or as recorded by an earlier run.
+    jwt_settings: str | None = None
+    backend: str = "memory"  # "memory" or "redis"
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -84,6 +89,23 @@ def normalize_path(raw: str | None, name: str) -> str:
     return path.rstrip("/") or "/"
 
 
+_SETTINGS_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def normalize_jwt_settings(ref: str | None, host_jwt: bool = True) -> str | None:
+    """`--jwt-settings MODULE:ATTR` / `--no-host-jwt` as one choice."""
+    if ref is not None and not host_jwt:
+        raise UsageError("--jwt-settings and --no-host-jwt contradict each other.")
+    if not host_jwt:
+        return "none"
+    if ref is not None and not _SETTINGS_REF.match(ref.strip()):
+        raise UsageError(
+            f"--jwt-settings {ref!r} is not MODULE:ATTR.",
+            hint="Give e.g. --jwt-settings app.core.config:settings.",
+        )
+    return ref.strip() if ref is not None else None
+
+
 def build_spec(
     raw_name: str,
     *,
@@ -93,6 +115,8 @@ def build_spec(
     message_types: list[str] | tuple[str, ...] = (),
     path: str | None = None,
     client: str | None = None,
+    jwt_settings: str | None = None,
+    backend: str | None = None,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -122,9 +146,17 @@ def build_spec(
             f"--client {client!r} is not one of {', '.join(CLIENTS)}.",
             hint="Use --client js, --client ts or --client none.",
         )
+    backend = backend or "memory"
+    if backend not in BACKENDS:
+        raise UsageError(
+            f"--backend {backend!r} is not one of {', '.join(BACKENDS)}.",
+            hint="Use --backend memory (one process) or --backend redis (several).",
+        )
     return Spec(
         name=name,
+        jwt_settings=jwt_settings,
         client=client,
+        backend=backend,
         auth=auth,
         rooms=rooms,
         broadcast=broadcast,

@@ -97,7 +97,9 @@ def test_generate_run_rerun_check(
     check = run_wsgen("check", cwd=project)
     assert check.returncode == 0, check.stdout + check.stderr
 
-    route_file = next(p for p in generated if p.endswith("/chat.py") and ".wsgen" not in p)
+    route_file = next(
+        p for p in generated if p.endswith("/chat.py") and ".wsgen" not in p
+    )
     edited = project / route_file
     edited.write_text(edited.read_text() + "\n# a hand edit\n")
     check = run_wsgen("check", cwd=project)

@@ -455,6 +455,35 @@ def test_jwt_settings_without_instance_or_algorithm(tmp_path: Path) -> None:
     )
 
 
+def test_jwt_settings_flag_overrides_discovery(tmp_path: Path) -> None:
+    files = {
+        "main.py": APP,
+        "config.py": "class Settings:\n    SECRET_KEY = 'x'\n\nsettings = Settings()\n",
+        "auth_conf.py": (
+            "class AuthSettings:\n    JWT_SECRET_KEY = 'x'\n    JWT_ALGORITHM = 'RS256'\n"
+            "\n\njwt_conf = AuthSettings()\n"
+        ),
+    }
+    assert layout_of(tmp_path, files).jwt is not None  # one of the two
+    jwt = layout_of(tmp_path, jwt_settings="auth_conf:jwt_conf").jwt
+    assert jwt is not None and (jwt.module, jwt.attr, jwt.secret, jwt.algorithm) == (
+        "auth_conf",
+        "jwt_conf",
+        "JWT_SECRET_KEY",
+        "JWT_ALGORITHM",
+    )
+    jwt = layout_of(tmp_path, jwt_settings="config:settings").jwt
+    assert jwt is not None and (jwt.attr, jwt.secret, jwt.algorithm) == (
+        "settings",
+        "SECRET_KEY",
+        None,
+    )
+    assert layout_of(tmp_path, jwt_settings="none").jwt is None
+    for ref in ("nowhere:settings", "config:missing"):
+        with pytest.raises(RefusedError, match="--jwt-settings"):
+            layout_of(tmp_path, jwt_settings=ref)
+
+
 @pytest.mark.parametrize(
     "files, major",
     [

@@ -188,3 +188,16 @@ def test_bad_message_type_name_says_message_type() -> None:
 def test_camel_case() -> None:
     assert camel_case("live_updates") == "LiveUpdates"
     assert camel_case("_x__y") == "XY"
+
+
+def test_jwt_settings_choice() -> None:
+    from wsgen.spec import normalize_jwt_settings
+
+    assert normalize_jwt_settings(None) is None
+    assert normalize_jwt_settings(" app.core.config:settings ") == (
+        "app.core.config:settings"
+    )
+    assert normalize_jwt_settings(None, host_jwt=False) == "none"
+    for ref, host_jwt in [("settings", True), ("a:b:c", True), ("a:b", False)]:
+        with pytest.raises(UsageError):
+            normalize_jwt_settings(ref, host_jwt)

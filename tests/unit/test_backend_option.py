@@ -1,0 +1,67 @@
+"""`--backend`: the spec, the dependencies it adds, what it renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_example, run_wsgen
+from wsgen.deps import plan_dependencies, requirements_for
+from wsgen.errors import UsageError
+from wsgen.projectconfig import load_config
+from wsgen.spec import build_spec
+
+
+def test_memory_is_the_default_backend() -> None:
+    spec = build_spec("chat", auth=False, rooms=True, broadcast=False)
+    assert spec.backend == "memory"
+
+
+def test_redis_backend_reaches_the_spec() -> None:
+    spec = build_spec("chat", auth=False, rooms=True, broadcast=False, backend="redis")
+    assert spec.backend == "redis"
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(UsageError, match="--backend 'kafka'"):
+        build_spec("chat", auth=False, rooms=True, broadcast=False, backend="kafka")
+
+
+def test_only_redis_adds_the_redis_package() -> None:
+    assert "redis" not in requirements_for("memory")
+    assert requirements_for("redis")["redis"] == "redis>=5"
+
+
+def test_redis_requirement_joins_the_host_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("fastapi>=0.115\n")
+    config = load_config(tmp_path)
+    assert "redis>=5" not in plan_dependencies(config).missing
+    edit = plan_dependencies(config, "redis")
+    assert "redis>=5" in edit.missing
+    assert edit.new_text is not None
+    assert "redis>=5\n" in edit.new_text
+
+
+@pytest.mark.e2e
+def test_generated_redis_endpoint(tmp_path: Path) -> None:
+    project = copy_example("app_package", tmp_path)
+    result = run_wsgen(
+        "chat", "--rooms", "--backend", "redis", "--yes", "--json", cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["options"]["backend"] == "redis"
+    assert "redis>=5" in plan["dependencies"]["added"]
+    route = next(project.rglob("routes/chat.py"), None) or next(
+        p for p in project.rglob("chat.py") if "tests" not in p.parts
+    )
+    assert 'RedisBackend.from_env("chat")' in route.read_text()
+    # The runtime is shared: the Redis module is there for every endpoint,
+    # and a memory endpoint next to it keeps the memory backend.
+    assert next(project.rglob("redis_backend.py"))
+    result = run_wsgen("feed", "--broadcast", "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    feed = next(p for p in project.rglob("feed.py") if "tests" not in p.parts)
+    assert "manager = ConnectionManager()" in feed.read_text()
