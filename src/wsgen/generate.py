@@ -249,15 +249,7 @@ def build_generation(
 
     plan = Plan(
         endpoint=spec.name,
-        options={
-            "auth": spec.auth,
-            "rooms": spec.rooms,
-            "broadcast": spec.broadcast,
-            "message_types": [t.name for t in spec.message_types],
-            "path": spec.path,
-            "client": spec.client,
-            "backend": spec.backend,
-        },
+        options=spec_options(spec),
         url_path=_url_path(layout, spec),
         layout=layout_summary(layout),
         changes=changes,
@@ -358,6 +350,19 @@ def _no_longer_generated(
     )
 
 
+def spec_options(spec: Spec) -> dict[str, Any]:
+    """The options of a run, as the plan shows and the manifest records them."""
+    return {
+        "auth": spec.auth,
+        "rooms": spec.rooms,
+        "broadcast": spec.broadcast,
+        "message_types": [t.name for t in spec.message_types],
+        "path": spec.path,
+        "client": spec.client,
+        "backend": spec.backend,
+    }
+
+
 def _url_path(layout: Layout, spec: Spec) -> str:
     prefix = layout.target.prefix
     return (prefix.rstrip("/") + spec.path) if prefix else spec.path
@@ -396,13 +401,7 @@ def _updated_manifest(
     updated.endpoints[spec.name] = EndpointRecord(
         name=spec.name,
         options={
-            "auth": spec.auth,
-            "rooms": spec.rooms,
-            "broadcast": spec.broadcast,
-            "message_types": [t.name for t in spec.message_types],
-            "path": spec.path,
-            "client": spec.client,
-            "backend": spec.backend,
+            **spec_options(spec),
             "app": f"{layout.app.module}:{layout.app.export}",
         },
         files=endpoint_files,
