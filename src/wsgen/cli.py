@@ -40,6 +40,13 @@ cli = typer.Typer(
 COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command")
 
 
+def _project_option() -> Any:
+    # Every command takes the same --project.
+    return typer.Option(
+        None, "--project", "-p", help="The FastAPI project folder (default: .)."
+    )
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"wsgen {__version__}")
@@ -120,9 +127,7 @@ def new(
         "--backend",
         help="memory (one process, the default) or redis (several workers).",
     ),
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The FastAPI project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
     ),
@@ -274,9 +279,7 @@ def _generate(
 
 @cli.command("check")
 def check(
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The FastAPI project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check generated files: missing (3), unregistered (4), edited (5), stale (6)."""
@@ -299,9 +302,7 @@ def check(
 
 @cli.command("list")
 def list_endpoints(
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The FastAPI project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the endpoints as JSON."),
 ) -> None:
     """List the endpoints in the manifest, with their options and status."""
@@ -340,9 +341,7 @@ def list_endpoints(
 @cli.command("destroy")
 def destroy(
     name: str = typer.Argument(..., help="The endpoint to remove."),
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The FastAPI project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     force: bool = typer.Option(
         False, "--force", help="Also remove generated files you have edited."
     ),
@@ -397,9 +396,7 @@ def upgrade(
     backend: str | None = typer.Option(
         None, "--backend", help="Change: memory or redis."
     ),
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The FastAPI project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
     ),
@@ -448,9 +445,7 @@ def upgrade(
 
 @cli.command("install-command")
 def install_command(
-    project: Path | None = typer.Option(
-        None, "--project", "-p", help="The project folder (default: .)."
-    ),
+    project: Path | None = _project_option(),
     force: bool = typer.Option(
         False, "--force", help="Replace a different existing command file."
     ),
