@@ -97,15 +97,10 @@ def _bytecode_cache(jinja2: Any) -> Any:
     Jinja keys each entry on the template's source checksum, so an edited or
     overriding template is recompiled, never served stale.
     """
-    import os
+    from wsgen.cachedir import user_cache_dir
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache"
-    )
-    directory = os.path.join(base, "wsgen", "jinja")
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:
+    directory = user_cache_dir("jinja")
+    if directory is None:
         return None
     return jinja2.FileSystemBytecodeCache(directory)
 
