@@ -47,6 +47,23 @@ def _project_option() -> Any:
     )
 
 
+def _template_option() -> Any:
+    # `new` and `upgrade` take the same --template and --vcs-ref.
+    return typer.Option(
+        None,
+        "--template",
+        help="A copier template (folder or git URL) for the endpoint's files.",
+    )
+
+
+def _vcs_ref_option() -> Any:
+    return typer.Option(
+        None,
+        "--vcs-ref",
+        help="With --template: the git tag or commit (default: the newest tag).",
+    )
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"wsgen {__version__}")
@@ -154,6 +171,8 @@ def new(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip importing the app to verify the route."
     ),
+    template: str | None = _template_option(),
+    vcs_ref: str | None = _vcs_ref_option(),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
     from wsgen.spec import normalize_jwt_settings
@@ -181,6 +200,7 @@ def new(
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
             client=client, backend=backend,
             jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
+            template=template, template_ref=vcs_ref,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -205,10 +225,19 @@ def _generate(
     merge: bool = False,
     backend: str | None = None,
     jwt_settings: str | None = None,
+    template: str | None = None,
+    template_ref: str | None = None,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
     from wsgen.spec import build_spec
+
+    if template is not None:
+        from wsgen.copier_source import resolve_source
+
+        template = resolve_source(template, template_ref, Path.cwd())
+    elif template_ref is not None:
+        raise UsageError("--vcs-ref needs --template.", hint="Add --template SOURCE.")
 
     spec = build_spec(
         name,
@@ -220,6 +249,8 @@ def _generate(
         client=client,
         backend=backend,
         jwt_settings=jwt_settings,
+        template=template,
+        template_ref=template_ref,
     )
     root = project_root(project)
     generation = build_generation(root, spec, app_ref=app_ref, force=force, merge=merge)
@@ -404,6 +435,8 @@ def upgrade(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip verifying the route."
     ),
+    template: str | None = _template_option(),
+    vcs_ref: str | None = _vcs_ref_option(),
 ) -> None:
     """Re-render NAME with the current templates and its recorded options (or
     changed ones). Unedited files are replaced; edited files are merged three
@@ -438,6 +471,7 @@ def upgrade(
             dry_run=dry_run, as_json=as_json, force=False, yes=True,
             verify=not no_verify, client=pick(client, "client"), merge=True,
             backend=pick(backend, "backend"),
+            template=pick(template, "template"), template_ref=vcs_ref,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)

@@ -167,11 +167,19 @@ def build_generation(
     if jwt_choice:
         rt_context["jwt_settings"] = jwt_choice
     ep_context = endpoint_context(spec, layout)
-    rendered = (
-        package_inits(layout, lambda p: p not in owned and files.exists(p))
-        + renderer.runtime(rt_context, layout.runtime_dir)
-        + renderer.endpoint(ep_context)
-    )
+    shared = package_inits(layout, lambda p: p not in owned and files.exists(p))
+    shared += renderer.runtime(rt_context, layout.runtime_dir)
+    deps = plan_dependencies(config, spec.backend)
+    template_notes: list[str] = []
+    # A copier template replaces the endpoint's own files only: the runtime
+    # is shared by every endpoint, so it stays wsgen's.
+    if spec.template is None:
+        endpoint_files = renderer.endpoint(ep_context)
+    else:
+        endpoint_files, template_notes = _from_template(
+            spec, ep_context, shared, manifest, layout, deps.file
+        )
+    rendered = shared + endpoint_files
 
     all_hashes = manifest.all_hashes()
     changes: list[FileChange] = []
@@ -215,7 +223,6 @@ def build_generation(
             )
         )
 
-    deps = plan_dependencies(config, spec.backend)
     if deps.file and deps.new_text is not None:
         old = _read(root, deps.file)
         changes.append(
@@ -258,6 +265,7 @@ def build_generation(
     )
     plan.notes.extend(spec.notes)
     plan.notes.extend(layout.notes)
+    plan.notes.extend(template_notes)
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
@@ -292,6 +300,36 @@ def build_generation(
             + ", ".join(plan.dependencies_manual)
         )
     return Generation(plan, layout, manifest_text)
+
+
+def _from_template(
+    spec: Spec,
+    context: dict[str, Any],
+    shared: list[RenderedFile],
+    manifest: Manifest,
+    layout: Layout,
+    deps_file: str | None,
+) -> tuple[list[RenderedFile], list[str]]:
+    """The endpoint's files from a copier template, kept off wsgen's own paths."""
+    from wsgen import copier_source
+
+    assert spec.template is not None
+    output = copier_source.render(spec.template, spec.template_ref, context)
+    reserved = {
+        path: "part of the shared runtime"
+        for path in [item.path for item in shared]
+        + [*manifest.runtime_files, *manifest.package_files]
+    }
+    for other, record in manifest.endpoints.items():
+        if other != spec.name:
+            reserved.update(
+                {p: f"a file of the endpoint {other!r}" for p in record.files}
+            )
+    reserved[layout.target.file] = "where wsgen registers the router"
+    if deps_file:
+        reserved[deps_file] = "the dependency list wsgen edits"
+    copier_source.refuse_collisions(output.files, reserved, spec.template)
+    return output.files, output.notes
 
 
 BASE_DIR = ".wsgen/base"
@@ -360,6 +398,8 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         "path": spec.path,
         "client": spec.client,
         "backend": spec.backend,
+        # Only when given: plans and manifests of built-in endpoints stay as they were.
+        **({"template": spec.template} if spec.template else {}),
     }
 
 

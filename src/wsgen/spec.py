@@ -42,6 +42,10 @@ class Spec:
     # None: as discovered, or as recorded by an earlier run.
     jwt_settings: str | None = None
     backend: str = "memory"  # "memory" or "redis"
+    # A copier template (folder or git URL, as copier_source.resolve_source
+    # gives it) for the endpoint's files instead of the built-in ones.
+    template: str | None = None
+    template_ref: str | None = None  # its git tag or commit; None: the newest
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -117,6 +121,8 @@ def build_spec(
     client: str | None = None,
     jwt_settings: str | None = None,
     backend: str | None = None,
+    template: str | None = None,
+    template_ref: str | None = None,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -157,6 +163,8 @@ def build_spec(
         jwt_settings=jwt_settings,
         client=client,
         backend=backend,
+        template=template,
+        template_ref=template_ref if template else None,
         auth=auth,
         rooms=rooms,
         broadcast=broadcast,
