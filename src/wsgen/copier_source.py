@@ -149,6 +149,10 @@ def _first_line(text: str) -> str:
     return line if len(line) <= 240 else line[:237] + "..."
 
 
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _notes(printed: str, warned: list[str]) -> list[str]:
     lines = [_first_line(line) for line in printed.splitlines()]
     lines += [_first_line(message) for message in warned]
@@ -172,7 +176,8 @@ def translate(exc: BaseException, source: str) -> WsgenError:
         features = text.split(":", 1)[-1].strip().rstrip(".")
         return UsageError(
             f"{where} needs copier's unsafe features ({features}), which wsgen never runs.",
-            hint="Remove them from the template: wsgen renders into a temporary folder.",
+            hint="Remove them from the template (wsgen renders into a temporary"
+            " folder); nothing was written.",
         )
     if "ForbiddenPathError" in kinds:
         return RefusedError(
@@ -195,7 +200,7 @@ def translate(exc: BaseException, source: str) -> WsgenError:
         )
     if "TemplateError" in kinds:
         return UsageError(
-            f"{where}: template error: {text}.",
+            f"{where}: template error: {_sentence(text)}",
             hint="Fix the template; nothing was written.",
         )
     required = _REQUIRED.search(text)
@@ -204,8 +209,13 @@ def translate(exc: BaseException, source: str) -> WsgenError:
             f"{where} asks {required.group(1)!r}, which wsgen does not answer.",
             hint="Give that question a default in copier.yml.",
         )
+    if "Unknown revision" in text:
+        return UsageError(
+            f"{where}: {_sentence(text)}",
+            hint="Give a tag or commit of the template with --vcs-ref.",
+        )
     if "CopierError" in kinds or "ValueError" in kinds:
-        return UsageError(f"{where}: {text}", hint="Nothing was written.")
+        return UsageError(f"{where}: {_sentence(text)}", hint="Nothing was written.")
     return UsageError(
         f"{where}: copier failed ({type(exc).__name__}: {text}).",
         hint="Nothing was written.",

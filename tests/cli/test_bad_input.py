@@ -49,6 +49,42 @@ def owned_runtime_init(root: Path) -> None:
     )
 
 
+# --- copier templates (--template), kept beside the project -------------------
+ROUTE_JINJA = "{{ routes_dir }}/{{ name }}.py.jinja"
+ANSWERS_JINJA = "{{ _copier_conf.answers_file }}.jinja"
+GOOD_TEMPLATE = {
+    "copier.yml": "name: {type: str}\nroutes_dir: {type: str}\n",
+    ANSWERS_JINJA: "{{ _copier_answers|to_nice_yaml }}",
+    ROUTE_JINJA: "from fastapi import APIRouter\n\nrouter = APIRouter()\n",
+}
+
+
+def copier_template(
+    files: dict[str, str], *, drop: tuple[str, ...] = (), git_tag: str | None = None
+) -> Callable[[Path], None]:
+    """A setup writing a template to ../tpl: the good one, changed by `files`."""
+
+    def setup(root: Path) -> None:
+        folder = root.parent / "tpl"
+        content = {k: v for k, v in {**GOOD_TEMPLATE, **files}.items() if k not in drop}
+        write(folder, content)
+        if git_tag:
+            import subprocess
+
+            env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_COMMITTER_NAME": "t",
+                   "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                   "GIT_COMMITTER_EMAIL": "t@example.invalid"}  # fmt: skip
+            for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "t"],
+                         ["tag", git_tag]):  # fmt: skip
+                subprocess.run(["git", *args], cwd=folder, env=env, check=True,
+                               capture_output=True)  # fmt: skip
+
+    return setup
+
+
+TEMPLATE = ["chat", "--template", "../tpl", "--yes", "--no-verify"]
+
+
 CASES: dict[str, Case] = {
     # --- names -----------------------------------------------------------------
     "empty-name": Case(["", "--yes"], EXIT_USAGE, "is empty"),
@@ -203,6 +239,99 @@ CASES: dict[str, Case] = {
         "not a valid wsgen manifest",
         files={".wsgen.toml": "endpoints = 3\n[endpoints.x]\n"},
     ),
+    # --- --template: a copier template -------------------------------------------
+    "template-missing-folder": Case(
+        TEMPLATE, EXIT_USAGE, "--template ../tpl: no such folder"
+    ),
+    "template-not-a-copier-template": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "is not a copier template (no copier.yml or copier.yaml)",
+        setup=copier_template({}, drop=("copier.yml",)),
+    ),
+    "template-git-url-cannot-be-cloned": Case(
+        ["chat", "--template", "file:///nonexistent/wsgen-template", "--yes"],
+        EXIT_USAGE,
+        "git cannot fetch it",
+    ),
+    "template-unknown-vcs-ref": Case(
+        [*TEMPLATE, "--vcs-ref", "v9"],
+        EXIT_USAGE,
+        "Unknown revision",
+        setup=copier_template({}, git_tag="v1"),
+    ),
+    "vcs-ref-without-template": Case(
+        ["chat", "--vcs-ref", "v1", "--yes"], EXIT_USAGE, "--vcs-ref needs --template"
+    ),
+    "template-renders-outside-the-project": Case(
+        TEMPLATE,
+        EXIT_REFUSED,
+        "renders a path outside the project",
+        setup=copier_template({"{{ '..' }}/evil.py": "x = 1\n"}),
+    ),
+    "template-over-an-existing-file": Case(
+        TEMPLATE,
+        EXIT_REFUSED,
+        "1 file(s) exist and differ: app/schemas.py",
+        setup=copier_template({"app/schemas.py.jinja": "# ours now\n"}),
+    ),
+    "template-over-the-runtime": Case(
+        TEMPLATE,
+        EXIT_REFUSED,
+        "writes app/websocket/manager.py, which is part of the shared runtime",
+        setup=copier_template({"app/websocket/manager.py": "# ours\n"}),
+    ),
+    "template-over-the-manifest": Case(
+        TEMPLATE,
+        EXIT_REFUSED,
+        "writes .wsgen.toml, which belongs to wsgen or git",
+        setup=copier_template({".wsgen.toml": "# ours\n"}),
+    ),
+    "template-with-tasks": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "needs copier's unsafe features (tasks), which wsgen never runs",
+        setup=copier_template(
+            {"copier.yml": GOOD_TEMPLATE["copier.yml"] + "_tasks: [touch pwned]\n"}
+        ),
+    ),
+    "template-with-jinja-extensions": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "unsafe features (jinja_extensions)",
+        setup=copier_template(
+            {
+                "copier.yml": GOOD_TEMPLATE["copier.yml"]
+                + "_jinja_extensions: [jinja2.ext.do]\n"
+            }
+        ),
+    ),
+    "template-without-answers-file": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "writes no copier answers file",
+        setup=copier_template({}, drop=(ANSWERS_JINJA,)),
+    ),
+    "template-without-route-module": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "does not render app/routers/chat.py, the route module wsgen registers",
+        setup=copier_template({}, drop=(ROUTE_JINJA,)),
+    ),
+    "template-asks-an-unknown-question": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "asks 'team', which wsgen does not answer",
+        setup=copier_template(
+            {"copier.yml": GOOD_TEMPLATE["copier.yml"] + "team: {type: str}\n"}
+        ),
+    ),
+    "template-syntax-error": Case(
+        TEMPLATE,
+        EXIT_USAGE,
+        "template error",
+        setup=copier_template({ROUTE_JINJA: "router = {{ name \n"}),
+    ),
 }
 
 
@@ -296,3 +425,23 @@ def test_read_only_host_file_in_process(
 
 def test_there_are_enough_cases() -> None:
     assert len(CASES) >= 25
+
+
+def test_template_without_copier_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """copier is an optional dependency: without it, one line says how to add it."""
+    from wsgen.cli import main
+
+    root = copy_example("app_package", tmp_path)
+    copier_template({})(root)
+    before = tree(root)
+    monkeypatch.setitem(sys.modules, "copier", None)  # `import copier` fails
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115
+    with pytest.raises(SystemExit) as info:
+        main(TEMPLATE)
+    sys.stdin.close()
+    assert info.value.code == EXIT_USAGE
+    assert_one_line_error(capsys.readouterr().err, "pip install 'wsgen[copier]'")
+    assert tree(root) == before
