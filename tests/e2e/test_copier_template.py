@@ -100,6 +100,12 @@ def test_template_endpoint_generates_checks_and_destroys(
     original = snapshot(project)
     template = template_repo(tmp_path)
 
+    dry = run_wsgen("chat", "--broadcast", "--template", str(template), "--dry-run",
+                    "--json", cwd=project)  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert ANSWERS in {f["path"] for f in json.loads(dry.stdout)["files"]}
+    assert snapshot(project) == original, "--dry-run writes nothing"
+
     result = run_wsgen(
         "chat", "--broadcast", "--template", str(template), "--yes", "--json",
         cwd=project,
