@@ -1,0 +1,184 @@
+"""Unit tests of the generated runtime's writer and settings, copied into a
+generated project (the runtime lives in the host's package)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from app.websocket.connection import Connection, Identity
+from app.websocket.settings import WebSocketSettings
+
+
+class FakeSocket:
+    """Records frames; ``gate`` (when set) holds every send until opened."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str | None] | None = None
+        self.gate: asyncio.Event | None = None
+        self.yield_every = 0
+
+    async def send_text(self, data: str) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.sent.append(data)
+        if self.yield_every and len(self.sent) % self.yield_every == 0:
+            await asyncio.sleep(0)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+def _connection(socket: FakeSocket, **limits: int) -> Connection:
+    settings = replace(WebSocketSettings(), **limits)
+    return Connection(socket, Identity(user_id="u"), settings, lambda conn: None)
+
+
+def test_a_drained_writer_parks_and_wakes_for_the_next_frame() -> None:
+    async def scenario() -> None:
+        socket = FakeSocket()
+        conn = _connection(socket)
+        conn.send("one")
+        await asyncio.sleep(0.01)
+        writer = conn._writer
+        assert writer is not None and not writer.done()  # parked, not ended
+        conn.send("two")
+        await asyncio.sleep(0.01)
+        assert conn._writer is writer  # the same task, woken
+        assert socket.sent == ["one", "two"]
+        assert conn.queued == (0, 0)
+        conn.close(1000, "bye")
+        await conn.wait_closed()
+        assert writer.done() and not writer.cancelled()
+        assert socket.closed == (1000, "bye")
+
+    asyncio.run(scenario())
+
+
+def test_frames_keep_their_order_through_compaction() -> None:
+    """A writer that never quite catches up drops written frames from the
+    front of its queue: order and the byte count survive, memory does not
+    grow with everything ever sent."""
+
+    async def scenario() -> None:
+        socket = FakeSocket()
+        # The socket takes a loop turn every 5 frames and the producer adds
+        # 5 per turn: the queue never empties, so only compaction frees it.
+        socket.yield_every = 5
+        conn = _connection(socket, send_queue_messages=100_000)
+        expected = [f"frame-{i}" for i in range(5000)]
+        longest = 0
+        for start in range(0, len(expected), 5):
+            for text in expected[start : start + 5]:
+                assert conn.send(text)
+            longest = max(longest, len(conn._queue))
+            await asyncio.sleep(0)
+        while conn.queued[0]:
+            await asyncio.sleep(0)
+        assert socket.sent == expected
+        assert conn.queued == (0, 0)
+        # Without compaction the list would hold all 5000 frames.
+        assert longest < 600, longest
+        conn.close(1000, "done")
+        await conn.wait_closed()
+
+    asyncio.run(scenario())
+
+
+def test_close_without_drain_drops_the_rest_of_a_run() -> None:
+    async def scenario() -> None:
+        socket = FakeSocket()
+        socket.gate = asyncio.Event()
+        conn = _connection(socket)
+        for i in range(10):
+            conn.send(f"f{i}")
+        await asyncio.sleep(0.01)  # the writer is stuck on the first frame
+        conn.close(1013, "send queue full", drain=False)
+        assert conn.queued == (0, 0)
+        await conn.wait_closed()
+        # The writer stuck on the socket is given up on, not waited for.
+        assert socket.sent == []
+        assert conn._writer is not None and conn._writer.cancelled()
+        assert socket.closed == (1013, "send queue full")
+
+    asyncio.run(scenario())
+
+
+def test_a_full_queue_closes_only_that_connection() -> None:
+    async def scenario() -> None:
+        socket = FakeSocket()
+        socket.gate = asyncio.Event()
+        conn = _connection(socket, send_queue_messages=5)
+        results = [conn.send(f"f{i}") for i in range(7)]
+        # The first is taken by the writer only once it runs: 5 fit.
+        assert results == [True] * 5 + [False, False]
+        assert conn.close_code == 1013
+        socket.gate.set()
+        await conn.wait_closed()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", True),
+        ("1", True),
+        ("on", True),
+        ("0", False),
+        ("off", False),
+        ("No", False),
+    ],
+)
+def test_gc_freeze_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("WS_GC_FREEZE", value)
+    assert WebSocketSettings.from_env().gc_freeze is expected
+
+
+def test_gc_freeze_setting_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WS_GC_FREEZE", "maybe")
+    with pytest.raises(ValueError, match="WS_GC_FREEZE"):
+        WebSocketSettings.from_env()
+
+
+@pytest.mark.parametrize(("value", "frozen"), [("on", True), ("off", False)])
+def test_start_freezes_startup_objects_once(value: str, frozen: bool) -> None:
+    # A process of its own: freezing is process-wide.
+    code = (
+        "import asyncio, gc\n"
+        "from app.websocket.manager import ConnectionManager\n"
+        "from app.websocket.settings import WebSocketSettings\n"
+        "async def main():\n"
+        "    manager = ConnectionManager(WebSocketSettings.from_env())\n"
+        "    await manager.start()\n"
+        "    first = gc.get_freeze_count()\n"
+        "    await manager.stop()\n"
+        "    later = [[i] for i in range(20_000)]  # tracked objects\n"
+        "    await manager.start()\n"
+        "    await manager.stop()\n"
+        "    print(first, gc.get_freeze_count())\n"
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WS_GC_FREEZE": value},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second = map(int, proc.stdout.split())
+    if frozen:
+        assert first > 1000  # the app's modules and objects
+        assert second < first + 20_000  # once per process
+    else:
+        assert first == second == 0
