@@ -64,6 +64,9 @@ GENERATED_LOAD_ENV = {
     "WS_RATE_MESSAGES_PER_SECOND": "1000000",
     "WS_RATE_MESSAGES_BURST": "1000000",
 }
+# The generated runtime's uvicorn protocol (uvicorn's own plus a TCP user
+# timeout), as the README tells users to serve it.
+GENERATED_WS = "app.websocket.uvicorn_protocol:WebSocketProtocol"
 # Idle scenario: the default idle timeout (60 s) would close the connections
 # while 10,000 of them are being opened and measured.
 GENERATED_IDLE_ENV = {"WS_IDLE_TIMEOUT": "900", "WS_JWT_SECRET": JWT_SECRET}
@@ -153,6 +156,8 @@ class ServerSpec:
     path: str
     env: dict[str, str] = field(default_factory=dict)
     user_query: bool = True
+    # uvicorn --ws for this server when the run asks for --ws auto.
+    ws: str | None = None
 
 
 class Server:
@@ -169,7 +174,7 @@ class Server:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--ws-per-message-deflate", "true" if deflate else "false",
             "--log-level", "warning", "--no-access-log", "--lifespan", "on",
-            "--ws", Server.ws_impl,
+            "--ws", spec.ws if spec.ws and Server.ws_impl == "auto" else Server.ws_impl,
         ]
         self.logfile = (logdir / f"{spec.name}-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(
@@ -568,11 +573,11 @@ def main() -> int:
             log("generating the endpoint with wsgen")
             specs["generated"] = ServerSpec(
                 "generated", generate(work, auth=False), "app.main:app", "/ws/chat",
-                user_query=False)
+                user_query=False, ws=GENERATED_WS)
             if "idle" in scenarios:
                 specs["generated_auth"] = ServerSpec(
                     "generated_auth", generate(work, auth=True), "app.main:app",
-                    "/ws/chat", user_query=False)
+                    "/ws/chat", user_query=False, ws=GENERATED_WS)
                 tokens_file = work / "tokens.json"
                 biggest = max(plan.idle["connections"], plan.idle_big or 0) + 100
                 mint_tokens(biggest, tokens_file)

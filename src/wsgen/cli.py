@@ -295,7 +295,7 @@ def _generate(
     else:
         from wsgen.output import print_applied
 
-        print_applied(plan, result, tests_path)
+        print_applied(plan, result, tests_path, generation.layout.runtime_module)
     merge_conflicts = [c.path for c in plan.changes if c.action == "merge-conflict"]
     if merge_conflicts:
         print(

@@ -89,7 +89,12 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         out.print(f"[yellow]warning:[/] {warning}")
 
 
-def print_applied(plan: Plan, verify: dict[str, Any] | None, tests_path: str) -> None:
+def print_applied(
+    plan: Plan,
+    verify: dict[str, Any] | None,
+    tests_path: str,
+    runtime_module: str,
+) -> None:
     out = console()
     written = len(plan.writes)
     if written == 0:
@@ -104,6 +109,13 @@ def print_applied(plan: Plan, verify: dict[str, Any] | None, tests_path: str) ->
         else:
             out.print(f"[red]Verification failed:[/] {verify.get('error')}")
     out.print(f"Next: run `python -m pytest {tests_path}`.")
+    # Only a protocol below ASGI can drop the TCP connection of a client
+    # that stopped reading (README: "Clients that stop reading").
+    out.print(
+        "Serve with uvicorn's "
+        f"`--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`, "
+        "so clients that stop reading are disconnected."
+    )
 
 
 def print_check(report: CheckReport) -> None:

@@ -182,3 +182,54 @@ def test_start_freezes_startup_objects_once(value: str, frozen: bool) -> None:
         assert second < first + 20_000  # once per process
     else:
         assert first == second == 0
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("", 10.0), ("2.5", 2.5), ("0", 0.0)])
+def test_tcp_user_timeout_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
+) -> None:
+    from app.websocket.uvicorn_protocol import tcp_user_timeout
+
+    monkeypatch.setenv("WS_TCP_USER_TIMEOUT", value)
+    assert tcp_user_timeout() == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_tcp_user_timeout_refuses_bad_values(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from app.websocket.uvicorn_protocol import tcp_user_timeout
+
+    monkeypatch.setenv("WS_TCP_USER_TIMEOUT", value)
+    with pytest.raises(ValueError, match="WS_TCP_USER_TIMEOUT"):
+        tcp_user_timeout()
+
+
+def test_protocol_sets_the_option_on_accepted_sockets() -> None:
+    import socket
+
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    from app.websocket import uvicorn_protocol
+
+    assert issubclass(uvicorn_protocol.WebSocketProtocol, AutoWebSocketsProtocol)
+
+    class Transport:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> object:
+            return self.sock if name == "socket" else None
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                uvicorn_protocol._bound_unacknowledged(Transport(accepted), 1.5)
+                value = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+                assert value == 1500
+                assert (
+                    client.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0
+                )

@@ -1,0 +1,163 @@
+"""A client that stops reading its socket, against a real uvicorn.
+
+The runtime drops it at once, but only the generated uvicorn protocol
+(``--ws <runtime>.uvicorn_protocol:WebSocketProtocol``) gets its TCP
+connection closed: with uvicorn's own protocol the server keeps the socket
+for as long as the client's kernel answers zero-window probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.conftest import copy_example, run_wsgen
+
+pytestmark = pytest.mark.live
+
+PROTOCOL = "app.websocket.uvicorn_protocol:WebSocketProtocol"
+USER_TIMEOUT = 2  # seconds, WS_TCP_USER_TIMEOUT
+CLOSED_WITHIN = 12.0  # seconds from the first message of the flood
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def established(server_port: int, client_port: int) -> bool:
+    """The server's side of the connection, as the kernel lists it."""
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if (
+                int(local.split(":")[1], 16) == server_port
+                and int(remote.split(":")[1], 16) == client_port
+            ):
+                return state == "01"
+    return False
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_example("single_file", tmp_path_factory.mktemp("stalled"))
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+@contextmanager
+def uvicorn(project: Path, ws: str) -> Iterator[int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WS_TCP_USER_TIMEOUT": str(USER_TIMEOUT),
+        "WS_RATE_MESSAGES_PER_SECOND": "100000",
+        "WS_RATE_MESSAGES_BURST": "100000",
+    }
+    cmd = [
+        sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
+        "--port", str(port), "--ws", ws, "--ws-per-message-deflate", "false",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def masked_text_frame(payload: dict[str, str]) -> bytes:
+    data = json.dumps(payload).encode()
+    assert len(data) < 126
+    mask = os.urandom(4)
+    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(data))
+    return bytes([0x81, 0x80 | len(data)]) + mask + body
+
+
+def stalled_client(port: int) -> socket.socket:
+    """Joins room ``r``, then never reads again (a tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert b" 101 " in sock.recv(4096).split(b"\r\n", 1)[0]
+    sock.sendall(masked_text_frame({"type": "join_room", "room_id": "r"}))
+    return sock
+
+
+async def flood_and_watch(port: int, client_port: int) -> float | None:
+    """Send 16 KiB messages to the room; seconds until the server's side of
+    the stalled connection is gone (None: still there after the bound)."""
+    payload = base64.b64encode(os.urandom(12_000)).decode()
+    async with connect(f"ws://127.0.0.1:{port}/ws/chat", max_size=None) as ws:
+        await ws.send(json.dumps({"type": "join_room", "room_id": "r"}))
+
+        async def keep_reading() -> None:
+            async for _ in ws:
+                pass
+
+        reader = asyncio.create_task(keep_reading())
+        started = time.monotonic()
+        for _ in range(200):
+            await ws.send(
+                json.dumps({"type": "message", "room_id": "r", "content": payload})
+            )
+            await asyncio.sleep(0.002)
+        try:
+            while time.monotonic() - started < CLOSED_WITHIN:
+                if not established(port, client_port):
+                    return time.monotonic() - started
+                await asyncio.sleep(0.1)
+            return None
+        finally:
+            reader.cancel()
+
+
+@pytest.mark.parametrize(("ws", "closes"), [(PROTOCOL, True), ("auto", False)])
+def test_stalled_peer_tcp_connection(project: Path, ws: str, closes: bool) -> None:
+    with uvicorn(project, ws) as port:
+        sock = stalled_client(port)
+        try:
+            client_port = sock.getsockname()[1]
+            assert established(port, client_port)
+            closed_after = asyncio.run(flood_and_watch(port, client_port))
+        finally:
+            sock.close()
+    if closes:
+        assert closed_after is not None, "the stalled peer's socket stayed open"
+    else:
+        # uvicorn's own protocol: the reason the generated one exists.
+        assert closed_after is None, closed_after
