@@ -53,7 +53,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     wsgen = str(Path(sys.executable).with_name("wsgen"))
-    names = ("python", "help", "help (cold cache)", "dry-run", "generate", "check")
+    names = (
+        "python", "help", "help (cold cache)", "dry-run", "generate", "check",
+        "generate (verified)", "app import",
+    )
     results: dict[str, list[float]] = {k: [] for k in names}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -71,12 +74,27 @@ def main() -> None:
             # 6 (stale) only if the templates were edited during the run
             results["check"].append(timed([wsgen, "check"], checked, ok=(0, 6)))
             shutil.rmtree(project.parent)
+            # Verification imports the host app in a subprocess: its cost is
+            # compared with the app's own import, measured the same way.
+            project = fresh_copy(base, generated=False)
+            results["generate (verified)"].append(timed([wsgen, *FLAGS], project))
+            results["app import"].append(
+                timed([sys.executable, "-c", "import app.main"], project)
+            )
+            shutil.rmtree(project.parent)
     print(f"| command | median (s) | min (s) | target (s) | met |\n|---|---|---|---|---|")
     for name, values in results.items():
         median = statistics.median(values)
         target = TARGETS.get(name)
         met = "" if target is None else ("yes" if median <= target else "NO")
         print(f"| {name} | {median:.3f} | {min(values):.3f} | {target or ''} | {met} |")
+    added = statistics.median(results["generate (verified)"]) - statistics.median(
+        results["generate"]
+    )
+    own = statistics.median(results["app import"])
+    verdict = "yes" if added <= own else "NO"
+    print(f"\nverification adds {added:.3f} s; importing the generated app takes {own:.3f} s "
+          f"(python -c 'import app.main', start-up included): within it: {verdict}")
     print(f"\n{args.runs} runs each, interleaved; example: examples/app_package")
 
 
