@@ -178,11 +178,13 @@ async def recovery_once(redis: Redis, sender_url: str, receiver_url: str) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=LATENCY["duration_s"],
+                        help="seconds of paced sending per latency run (longer: steadier p99)")
     parser.add_argument("--receivers", type=int, default=LATENCY["receivers"])
     parser.add_argument("--rate", type=float, default=LATENCY["rate"],
                         help="paced messages/s of the latency scenario")
     args = parser.parse_args()
-    LATENCY.update(receivers=args.receivers, rate=args.rate)
+    LATENCY.update(receivers=args.receivers, rate=args.rate, duration_s=args.duration)
     FANOUT.update(receivers=args.receivers)
     raise_nofile()
     ensure_client()
