@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen.errors import RefusedError, UsageError, WsgenError
+from wsgen.errors import RefusedError, UsageError, WsgenError, require_folder
 from wsgen.render import RenderedFile
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
@@ -69,16 +69,12 @@ def resolve_source(raw: str, ref: str | None, cwd: Path) -> str:
             source = "git+" + source
         return source
     folder = (cwd / Path(source).expanduser()).resolve()
-    if not folder.exists():
-        raise UsageError(
-            f"--template {raw}: no such folder.",
-            hint="Give a copier template folder or a git URL.",
-        )
-    if not folder.is_dir():
-        raise UsageError(
-            f"--template {raw} is a file, not a folder.",
-            hint="Give the folder that holds copier.yml.",
-        )
+    require_folder(
+        folder,
+        f"--template {raw}",
+        missing="Give a copier template folder or a git URL.",
+        is_file="Give the folder that holds copier.yml.",
+    )
     if not any((folder / name).is_file() for name in CONFIG_NAMES):
         raise UsageError(
             f"--template {raw} is not a copier template (no copier.yml or copier.yaml).",

@@ -14,14 +14,12 @@ _NO_EDIT = frozenset({"check", "--help", "-h", "--version"})
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if args == ["--version"]:
-        from wsgen.fasthelp import print_version
-
-        print_version()
-        return
     from wsgen import fasthelp
 
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        fasthelp.print_version()
+        return
     if fasthelp.is_help_request(args):
         _help(args)
         return

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 # Exit codes, documented in the README.
 EXIT_OK = 0
 EXIT_REFUSED = 1  # refused: conflict, unsafe edit, nothing found to edit
@@ -32,3 +37,12 @@ class UsageError(WsgenError):
 
 class RefusedError(WsgenError):
     exit_code = EXIT_REFUSED
+
+
+def require_folder(folder: Path, option: str, *, missing: str, is_file: str) -> None:
+    """A folder given on the command line (`option` as the user typed it)
+    must exist and be a folder; the hints say what to give instead."""
+    if not folder.exists():
+        raise UsageError(f"{option}: no such folder.", hint=missing)
+    if not folder.is_dir():
+        raise UsageError(f"{option} is a file, not a folder.", hint=is_file)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from wsgen import __version__
 from wsgen.deps import plan_dependencies
 from wsgen.discover import Layout, discover, layout_summary
-from wsgen.errors import RefusedError, UsageError
+from wsgen.errors import RefusedError, UsageError, require_folder
 from wsgen.manifest import (
     MANIFEST_NAME,
     EndpointRecord,
@@ -48,16 +48,12 @@ class Generation:
 
 def project_root(project: Path | None) -> Path:
     root = (project or Path.cwd()).resolve()
-    if not root.exists():
-        raise UsageError(
-            f"--project {project}: no such folder.",
-            hint="Give the folder of your FastAPI project.",
-        )
-    if not root.is_dir():
-        raise UsageError(
-            f"--project {project} is a file, not a folder.",
-            hint="Give the project's folder.",
-        )
+    require_folder(
+        root,
+        f"--project {project}",
+        missing="Give the folder of your FastAPI project.",
+        is_file="Give the project's folder.",
+    )
     return root
 
 

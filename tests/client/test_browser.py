@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
@@ -58,12 +57,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (required when CI is set)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def token_for(user: str, *, minutes: int = 10) -> str:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as connect_sync
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
@@ -33,12 +32,6 @@ SECRET = "live-test-secret-" + "x" * 40
 EXIT_WITHIN = 5.0
 # Every token a client sent: none may show up in the server's log.
 SENT_TOKENS: list[str] = []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def token_for(user: str, *, minutes: int = 5) -> str:

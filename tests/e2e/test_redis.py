@@ -28,7 +28,7 @@ import jwt
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
@@ -59,12 +59,6 @@ async def push_room(room_id: str) -> dict[str, int]:
 async def push_all() -> dict[str, int]:
     return {"reached": await manager.broadcast({"type": "maintenance"})}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def redis_server_binary() -> str:

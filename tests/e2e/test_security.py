@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
@@ -59,12 +58,6 @@ PUBLIC_PEM = (
     .decode()
 )
 OTHER_KEY = crypto.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sent(token: str) -> str:

@@ -23,19 +23,13 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
 PROTOCOL = "app.websocket.uvicorn_protocol:WebSocketProtocol"
 USER_TIMEOUT = 2  # seconds, WS_TCP_USER_TIMEOUT
 CLOSED_WITHIN = 12.0  # seconds from the first message of the flood
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def established(server_port: int, client_port: int) -> bool:
