@@ -4,8 +4,10 @@ Generates the benchmark endpoint (``wsgen chat --rooms --broadcast``, as
 bench/run.py does) twice into copies of examples/app_package: once on the
 memory backend, once with ``--backend redis``; starts a redis-server of its
 own on a free loopback port, and uvicorn servers through bench/run.py's
-``Server``. Load client: bench/client/cross.js, load.js's latency and
-fanout scenarios with the sender and the receivers on different servers.
+``Server``, served with the generated uvicorn protocol as the README says
+(``--ws auto`` for every frame through ASGI). Load client:
+bench/client/cross.js, load.js's latency and fanout scenarios with the
+sender and the receivers on different servers.
 
 Setups, interleaved inside every repetition:
 
@@ -47,6 +49,7 @@ from run import (  # noqa: E402  (bench/ is not a package)
     CLIENT,
     EXAMPLE,
     GENERATED_LOAD_ENV,
+    GENERATED_WS,
     RESULTS,
     Server,
     ServerSpec,
@@ -183,7 +186,10 @@ def main() -> int:
     parser.add_argument("--receivers", type=int, default=LATENCY["receivers"])
     parser.add_argument("--rate", type=float, default=LATENCY["rate"],
                         help="paced messages/s of the latency scenario")
+    parser.add_argument("--ws", choices=["generated", "auto"], default="generated",
+                        help="uvicorn --ws: the generated protocol, or auto (ASGI only)")
     args = parser.parse_args()
+    ws = GENERATED_WS if args.ws == "generated" else None
     LATENCY.update(receivers=args.receivers, rate=args.rate, duration_s=args.duration)
     FANOUT.update(receivers=args.receivers)
     raise_nofile()
@@ -197,12 +203,13 @@ def main() -> int:
         logdir.mkdir()
         log("generating the endpoint with wsgen (memory, redis)")
         memory_spec = ServerSpec("memory", generate(work, "memory"), "app.main:app",
-                                 "/ws/chat", env=dict(GENERATED_LOAD_ENV), user_query=False)
+                                 "/ws/chat", env=dict(GENERATED_LOAD_ENV), user_query=False,
+                                 ws=ws)
         redis = Redis(logdir)
         redis.start()
         redis_env = {**GENERATED_LOAD_ENV, "WS_REDIS_URL": redis.url, "WS_REDIS_REQUIRED": "1"}
         redis_spec = ServerSpec("redis", generate(work, "redis"), "app.main:app",
-                                "/ws/chat", env=redis_env, user_query=False)
+                                "/ws/chat", env=redis_env, user_query=False, ws=ws)
         try:
             for rep in range(args.reps):
                 for setup in ("memory", "redis-local", "redis-cross"):
@@ -246,6 +253,7 @@ def main() -> int:
         "reps": args.reps,
         "receivers": args.receivers,
         "rate": args.rate,
+        "ws": args.ws,
     }
     out = RESULTS / f"redis-{stamp}.json"
     out.write_text(json.dumps({"meta": meta, "summary": summary, "records": records},
@@ -311,7 +319,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"Paced: {meta['rate']:g} messages/s to {meta['receivers']} receivers; "
         f"{meta['cpus']} CPUs, Python {meta['python']}, {meta['redis']}, "
-        f"{meta['reps']} repetitions, medians.",
+        f"{meta['reps']} repetitions, medians; uvicorn --ws {meta['ws']}.",
     ]
     return "\n".join(lines)
 

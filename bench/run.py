@@ -6,7 +6,10 @@ Servers, each under uvicorn on a random free port of 127.0.0.1, one worker:
 * ``ceiling``: the leanest endpoint on the same stack (servers/ceiling_app.py);
 * ``generated``: produced now by running ``wsgen chat --rooms --broadcast``
   into a temporary copy of examples/app_package (plus ``--auth`` for the
-  idle-connections scenario, with JWTs minted from ``WS_JWT_SECRET``).
+  idle-connections scenario, with JWTs minted from ``WS_JWT_SECRET``),
+  served with its uvicorn protocol (``--ws <runtime>.uvicorn_protocol:...``);
+* ``generated_asgi`` (only when asked for in ``--servers``): the same
+  project under plain ``--ws auto``, every frame through ASGI.
 
 Scenarios (load client: bench/client/load.js, Node + the ``ws`` package):
 
@@ -375,6 +378,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             "generated/ceiling": ratio("generated", "ceiling"),
             "ceiling/seed": ratio("ceiling", "seed"),
             "generated/seed": ratio("generated", "seed"),
+            "generated/generated_asgi": ratio("generated", "generated_asgi"),
         }
     return {"by_scenario": summary, "ratios": ratios}
 
@@ -438,7 +442,7 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
 def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     s, r = summary["by_scenario"], summary["ratios"]
     out = [f"Medians over {meta['reps']} repetition(s); {meta['machine']}.", ""]
-    order = ["seed", "ceiling", "generated", "generated_auth"]
+    order = ["seed", "ceiling", "generated", "generated_asgi", "generated_auth"]
     for label in ("fanout/plain", "fanout/deflate"):
         if label in s:
             out += [f"### Fan-out throughput ({label.split('/')[1]})", "",
@@ -453,7 +457,9 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
             rr = r.get(label, {})
             out += ["", (f"generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
                         f"ceiling/seed {fmt(rr.get('ceiling/seed'), 2)}x, "
-                        f"generated/seed {fmt(rr.get('generated/seed'), 2)}x "
+                        f"generated/seed {fmt(rr.get('generated/seed'), 2)}x, "
+                        f"generated/generated_asgi "
+                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x "
                         "(medians of per-repetition ratios)"), ""]
     for label in ("latency/plain", "latency/deflate"):
         if label in s:
@@ -468,7 +474,9 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
                                f"{fmt(e['delivered'])}/{fmt(e['expected'])} |")
             rr = r.get(label, {})
             out += ["", (f"p99 generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
-                        f"ceiling/seed {fmt(rr.get('ceiling/seed'), 2)}x"), ""]
+                        f"ceiling/seed {fmt(rr.get('ceiling/seed'), 2)}x, "
+                        f"generated/generated_asgi "
+                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x"), ""]
     for label, title in (
         ("stall/plain", "sender at most 32 messages ahead of the slowest live reader"),
         ("stall-burst/plain", "sender bursting as fast as its socket allows"),
@@ -524,7 +532,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 1)")
     parser.add_argument("--scenarios", default="fanout,latency,stall,stall-burst,idle")
-    parser.add_argument("--servers", default="seed,ceiling,generated")
+    parser.add_argument("--servers", default="seed,ceiling,generated",
+                        help="comma-separated; generated_asgi (the generated endpoint "
+                             "under plain --ws auto) needs generated")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin server to CPU 0 and client to CPU 1")
     parser.add_argument("--no-big-idle", action="store_true", help="skip 10,000 idle")
@@ -576,6 +586,12 @@ def main() -> int:
             specs["generated"] = ServerSpec(
                 "generated", generate(work, auth=False), "app.main:app", "/ws/chat",
                 user_query=False, ws=GENERATED_WS)
+            if "generated_asgi" in wanted:
+                # The same project through ASGI only: what the generated
+                # uvicorn protocol's direct frames are worth.
+                specs["generated_asgi"] = ServerSpec(
+                    "generated_asgi", specs["generated"].cwd, "app.main:app", "/ws/chat",
+                    user_query=False)
             if "idle" in scenarios:
                 specs["generated_auth"] = ServerSpec(
                     "generated_auth", generate(work, auth=True), "app.main:app",
@@ -585,7 +601,8 @@ def main() -> int:
                 mint_tokens(biggest, tokens_file)
 
         def servers_for(scenario: str) -> list[str]:
-            names = [n for n in ("seed", "ceiling", "generated") if n in wanted]
+            names = [n for n in ("seed", "ceiling", "generated", "generated_asgi")
+                     if n in wanted]
             if scenario == "idle" and "generated" in names:
                 names[names.index("generated")] = "generated_auth"
             return names

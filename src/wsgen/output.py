@@ -110,11 +110,12 @@ def print_applied(
             out.print(f"[red]Verification failed:[/] {verify.get('error')}")
     out.print(f"Next: run `python -m pytest {tests_path}`.")
     # Only a protocol below ASGI can drop the TCP connection of a client
-    # that stopped reading (README: "Clients that stop reading").
+    # that stopped reading, or take a frame built once for a whole room
+    # (README: "Serving it").
     out.print(
         "Serve with uvicorn's "
-        f"`--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`, "
-        "so clients that stop reading are disconnected."
+        f"`--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
+        "room messages framed once, clients that stop reading disconnected."
     )
 
 

@@ -96,6 +96,8 @@ class Server:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    "--ws",
+                    "shop.websocket.uvicorn_protocol:WebSocketProtocol",
                 ],
                 cwd=self.project,
                 env=env,

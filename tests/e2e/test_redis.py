@@ -162,6 +162,8 @@ def start_worker(
             [
                 sys.executable, "-m", "uvicorn", "push_app:app",
                 "--host", "127.0.0.1", "--port", str(port),
+                # As the README serves it: frames written once per fan-out.
+                "--ws", "app.websocket.uvicorn_protocol:WebSocketProtocol",
             ],
             cwd=project,
             env=env,

@@ -233,3 +233,102 @@ def test_protocol_sets_the_option_on_accepted_sockets() -> None:
                 assert (
                     client.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 0
                 )
+
+
+# -- frames written straight to the transport (uvicorn_protocol.py) --------
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65_535, 65_536, 70_000])
+def test_text_frame_matches_websockets_framing(length: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from app.websocket.connection import text_frame
+
+    data = ("é" * length).encode()[:length]
+    expected = Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+    assert text_frame(data) == expected
+
+
+class DirectSocket(FakeSocket):
+    """A socket served by the runtime's protocol: ``write_frame`` in the
+    scope; ``accepting`` false stands for a paused or closing transport."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.accepting = True
+        self.scope = {"extensions": {"wsgen.frames": self.write_frame}}
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.accepting:
+            self.written.append(frame)
+        return self.accepting
+
+
+def _texts(frames: list[bytes]) -> list[str]:
+    from websockets.frames import Frame
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    for frame in frames:
+        reader.feed_data(frame)
+    texts = []
+    for _ in frames:
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            texts.append(done.value.data.decode())
+    return texts
+
+
+def test_an_idle_connection_writes_the_frame_without_queueing() -> None:
+    async def scenario() -> None:
+        socket = DirectSocket()
+        conn = _connection(socket)
+        assert conn.send("héllo")
+        assert _texts(socket.written) == ["héllo"]
+        assert socket.sent == [] and conn.queued == (0, 0)
+        assert conn._writer is None  # no task for a frame written at once
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_frame_queues_and_the_next_ones_wait_behind_it() -> None:
+    """Order across both paths: once a frame is queued (the transport was
+    paused), later frames queue behind it even if the transport would
+    take them, and written ones go straight again once the queue drains."""
+
+    async def scenario() -> None:
+        socket = DirectSocket()
+        socket.gate = asyncio.Event()
+        conn = _connection(socket)
+        conn.send("one")
+        socket.accepting = False
+        conn.send("two")
+        socket.accepting = True
+        conn.send("three")
+        assert _texts(socket.written) == ["one"]
+        assert conn.queued[0] == 2
+        await asyncio.sleep(0.01)
+        conn.send("four")  # the writer is stuck on "two": queue it
+        assert conn.queued[0] == 2 and socket.sent == []
+        socket.gate.set()
+        await asyncio.sleep(0.01)
+        assert socket.sent == ["two", "three", "four"]
+        conn.send("five")  # drained and parked: straight to the transport
+        assert _texts(socket.written) == ["one", "five"]
+        assert socket.sent == ["two", "three", "four"]
+
+    asyncio.run(scenario())
+
+
+def test_a_frame_over_the_byte_limit_is_never_written_directly() -> None:
+    async def scenario() -> None:
+        socket = DirectSocket()
+        conn = _connection(socket, send_queue_bytes=64)
+        assert not conn.send("x" * 65)
+        assert socket.written == []
+        assert conn.close_code == 1013
+
+    asyncio.run(scenario())

@@ -1,9 +1,14 @@
-"""A client that stops reading its socket, against a real uvicorn.
+"""The generated uvicorn protocol against a real uvicorn.
 
-The runtime drops it at once, but only the generated uvicorn protocol
-(``--ws <runtime>.uvicorn_protocol:WebSocketProtocol``) gets its TCP
-connection closed: with uvicorn's own protocol the server keeps the socket
-for as long as the client's kernel answers zero-window probes.
+A client that stops reading its socket: the runtime drops it at once, but
+only the generated protocol (``--ws <runtime>.uvicorn_protocol:
+WebSocketProtocol``) gets its TCP connection closed: with uvicorn's own
+protocol the server keeps the socket for as long as the client's kernel
+answers zero-window probes.
+
+Frames the runtime writes itself (framed once per fan-out): whatever their
+size, strict clients read exactly what was sent, with and without
+compression (which turns the direct path off).
 """
 
 from __future__ import annotations
@@ -56,17 +61,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def uvicorn(project: Path, ws: str) -> Iterator[int]:
+def uvicorn(project: Path, ws: str, *, deflate: bool = False) -> Iterator[int]:
     port = free_port()
     env = {
         **os.environ,
         "WS_TCP_USER_TIMEOUT": str(USER_TIMEOUT),
         "WS_RATE_MESSAGES_PER_SECOND": "100000",
         "WS_RATE_MESSAGES_BURST": "100000",
+        "WS_MAX_FRAME_BYTES": str(1 << 20),  # room for the 64-bit length case
     }
     cmd = [
         sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
-        "--port", str(port), "--ws", ws, "--ws-per-message-deflate", "false",
+        "--port", str(port), "--ws", ws,
+        "--ws-per-message-deflate", "true" if deflate else "false",
         "--log-level", "warning",
     ]  # fmt: skip
     proc = subprocess.Popen(
@@ -155,3 +162,42 @@ def test_stalled_peer_tcp_connection(project: Path, ws: str, closes: bool) -> No
     else:
         # uvicorn's own protocol: the reason the generated one exists.
         assert closed_after is None, closed_after
+
+
+async def room_round_trip(port: int, contents: list[str], compress: bool) -> None:
+    """A sender and two receivers in one room: every receiver reads every
+    content, intact and in order (the client fails on a malformed frame)."""
+    url = f"ws://127.0.0.1:{port}/ws/chat"
+    compression = "deflate" if compress else None
+    clients = [
+        await connect(url, max_size=None, compression=compression) for _ in range(3)
+    ]
+    try:
+        for ws in clients:
+            await ws.send(json.dumps({"type": "join_room", "room_id": "big"}))
+            while json.loads(await ws.recv())["type"] != "room_joined":
+                pass
+        sender, *receivers = clients
+        for content in contents:
+            frame = {"type": "message", "room_id": "big", "content": content}
+            await sender.send(json.dumps(frame))
+        for ws in receivers:
+            got: list[str] = []
+            while len(got) < len(contents):
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame["type"] == "message":
+                    got.append(frame["content"])
+            assert got == contents
+            assert ws.protocol.extensions if compress else not ws.protocol.extensions
+    finally:
+        for ws in clients:
+            await ws.close()
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_frames_of_every_length_arrive_intact(project: Path, deflate: bool) -> None:
+    # Lengths around the 7-bit, 16-bit and 64-bit length encodings, once the
+    # JSON envelope is added; non-ASCII so bytes and characters differ.
+    contents = ["é", "x" * 60, "ü" * 70, "y" * 65_500, "z" * 70_000, "ok"]
+    with uvicorn(project, PROTOCOL, deflate=deflate) as port:
+        asyncio.run(room_round_trip(port, contents, compress=deflate))
