@@ -24,6 +24,7 @@ answering again to the first probe arriving on worker 2.
 
     python bench/redis_bench.py              # 3 repetitions
     python bench/redis_bench.py --reps 1     # quicker
+    python bench/redis_bench.py --trace      # and where the time goes, stage by stage
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import (  # noqa: E402  (bench/ is not a package)
+from redis_trace import instrument, stages  # noqa: E402  (bench/ is not a package)
+from run import (  # noqa: E402
     CLIENT,
     EXAMPLE,
     GENERATED_LOAD_ENV,
@@ -186,6 +188,8 @@ def main() -> int:
     parser.add_argument("--receivers", type=int, default=LATENCY["receivers"])
     parser.add_argument("--rate", type=float, default=LATENCY["rate"],
                         help="paced messages/s of the latency scenario")
+    parser.add_argument("--trace", action="store_true",
+                        help="probe the latency runs' stages (bench/redis_trace.py)")
     parser.add_argument("--ws", choices=["generated", "auto"], default="generated",
                         help="uvicorn --ws: the generated protocol, or auto (ASGI only)")
     args = parser.parse_args()
@@ -202,23 +206,28 @@ def main() -> int:
         logdir = work / "logs"
         logdir.mkdir()
         log("generating the endpoint with wsgen (memory, redis)")
-        memory_spec = ServerSpec("memory", generate(work, "memory"), "app.main:app",
+        projects = {backend: generate(work, backend) for backend in ("memory", "redis")}
+        if args.trace:
+            for project in projects.values():
+                instrument(project)
+        memory_spec = ServerSpec("memory", projects["memory"], "app.main:app",
                                  "/ws/chat", env=dict(GENERATED_LOAD_ENV), user_query=False,
                                  ws=ws)
         redis = Redis(logdir)
         redis.start()
         redis_env = {**GENERATED_LOAD_ENV, "WS_REDIS_URL": redis.url, "WS_REDIS_REQUIRED": "1"}
-        redis_spec = ServerSpec("redis", generate(work, "redis"), "app.main:app",
+        redis_spec = ServerSpec("redis", projects["redis"], "app.main:app",
                                 "/ws/chat", env=redis_env, user_query=False, ws=ws)
         try:
             for rep in range(args.reps):
                 for setup in ("memory", "redis-local", "redis-cross"):
                     for scenario, params in (("latency", LATENCY), ("fanout", FANOUT)):
-                        if setup == "memory":
-                            servers = [Server(memory_spec, False, logdir, None)]
-                        else:
-                            servers = [Server(redis_spec, False, logdir, None)
-                                       for _ in range(2)]
+                        traces = work / f"trace-{rep}-{setup}-{scenario}"
+                        traces.mkdir()
+                        probe = {"WS_BENCH_TRACE_DIR": str(traces)}
+                        spec = memory_spec if setup == "memory" else redis_spec
+                        servers = [Server(spec, False, logdir, None, probe)
+                                   for _ in range(1 if setup == "memory" else 2)]
                         try:
                             receiver = servers[-1] if setup == "redis-cross" else servers[0]
                             config = {**params, "scenario": scenario,
@@ -228,6 +237,8 @@ def main() -> int:
                         finally:
                             for server in servers:
                                 server.stop()
+                        if args.trace and scenario == "latency":
+                            result["stages"] = stages(traces)
                         log(rep, setup, scenario, json.dumps(result))
                         records.append({"rep": rep, "setup": setup,
                                         "scenario": scenario, **result})
@@ -286,6 +297,13 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     for setup in ("redis-local", "redis-cross"):
         p99 = summary[setup]["p99_ms"]
         summary[setup]["p99_added_ms"] = None if base is None or p99 is None else p99 - base
+    traced: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        for stage, values in r.get("stages", {}).items():
+            for key in ("p50_ms", "p99_ms"):
+                traced.setdefault(stage, {}).setdefault(key, []).append(values[key])
+    summary["stages"] = {stage: {key: med(v) for key, v in keys.items()}
+                         for stage, keys in traced.items()}
     rec = [r["recovery_s"] for r in records if r["scenario"] == "recovery"]
     summary["recovery"] = {"median_s": med(rec), "max_s": max(rec) if rec else None,
                            "runs": len(rec)}
@@ -310,6 +328,10 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
             f"| {fmt(s['fanout_delivered_pct'], 1)} % "
             f"| {fmt(s['fanout_deliveries_per_s'], 0)} |"
         )
+    if summary.get("stages"):
+        lines += ["", "| stage (probes, --trace) | p50 ms | p99 ms |", "|---|---|---|"]
+        for stage, v in summary["stages"].items():
+            lines.append(f"| {stage} | {fmt(v['p50_ms'])} | {fmt(v['p99_ms'])} |")
     rec = summary["recovery"]
     lines += [
         "",

@@ -21,6 +21,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const HEAD = 24;
 const isMessage = (data) => data.length > 16 && data.toString('latin1', 0, HEAD).includes('"message"');
 let lastAnyFrame = 0;
+// The sender's timestamp, read where it starts in the content: parsing the
+// JSON of 20,000 frames/s would take the CPU the servers compete for.
+const CONTENT = Buffer.from('"content":"');
+const stampOf = (data) => {
+  const start = data.indexOf(CONTENT) + CONTENT.length;
+  return Number(data.toString('latin1', start, data.indexOf(0x7c, start)));
+};
 
 function openClient(url, room, timeoutMs) {
   return new Promise((resolve) => {
@@ -83,8 +90,7 @@ async function latency() {
   let n = 0;
   const onMsg = (c, data) => {
     if (!isMessage(data)) return;
-    const content = JSON.parse(data.toString()).content;
-    const sentAt = Number(content.slice(0, content.indexOf('|')));
+    const sentAt = stampOf(data);
     if (n < lat.length) lat[n++] = now() - sentAt;
     c.count++;
   };
