@@ -62,4 +62,4 @@ def test_runtime_units(tmp_path: Path) -> None:
         cwd=project, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "29 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "30 passed" in proc.stdout, proc.stdout[-2000:]

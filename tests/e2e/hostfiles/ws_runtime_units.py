@@ -332,3 +332,17 @@ def test_a_frame_over_the_byte_limit_is_never_written_directly() -> None:
         assert conn.close_code == 1013
 
     asyncio.run(scenario())
+
+
+def test_write_frame_declines_on_a_protocol_it_does_not_know() -> None:
+    """A uvicorn whose protocol lacks an attribute the check reads: the
+    frame goes through ASGI instead of an AttributeError in a fan-out."""
+    from app.websocket.uvicorn_protocol import WebSocketProtocol
+
+    write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
+
+    class Bare:
+        close_sent = False
+        handshake_complete = True
+
+    assert write_frame(Bare(), b"\x81\x00") is False
