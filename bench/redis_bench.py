@@ -15,6 +15,8 @@ Setups, interleaved inside every repetition:
 * ``redis-local``: two workers on Redis, sender and receivers on worker 1;
 * ``redis-cross``: two workers on Redis, sender on worker 1, every
   receiver on worker 2: each frame crosses Redis.
+* ``redis-split`` (only with ``--setups``): sender on worker 1, receivers
+  alternating between the workers: half the room local, half across.
 
 Scenarios: ``latency`` (200 receivers, 100 messages/s, p50/p99), ``fanout``
 (200 receivers, 300 messages as fast as possible: % delivered), and
@@ -61,6 +63,7 @@ from run import (  # noqa: E402
     raise_nofile,
 )
 
+SETUPS = ("memory", "redis-local", "redis-cross", "redis-split")
 LATENCY = {"receivers": 200, "rate": 100, "duration_s": 6, "size": 64, "drain_ms": 10000}
 FANOUT = {"receivers": 200, "messages": 300, "size": 64, "drain_ms": 15000}
 
@@ -188,11 +191,17 @@ def main() -> int:
     parser.add_argument("--receivers", type=int, default=LATENCY["receivers"])
     parser.add_argument("--rate", type=float, default=LATENCY["rate"],
                         help="paced messages/s of the latency scenario")
+    parser.add_argument("--setups", default="memory,redis-local,redis-cross",
+                        help=f"comma-separated, of {', '.join(SETUPS)} (receivers "
+                             "round-robin over both workers)")
     parser.add_argument("--trace", action="store_true",
                         help="probe the latency runs' stages (bench/redis_trace.py)")
     parser.add_argument("--ws", choices=["generated", "auto"], default="generated",
                         help="uvicorn --ws: the generated protocol, or auto (ASGI only)")
     args = parser.parse_args()
+    args.setups = args.setups.split(",")
+    if "memory" not in args.setups or not set(args.setups) <= set(SETUPS):
+        parser.error(f"--setups: memory and any of {', '.join(SETUPS[1:])}")
     ws = GENERATED_WS if args.ws == "generated" else None
     LATENCY.update(receivers=args.receivers, rate=args.rate, duration_s=args.duration)
     FANOUT.update(receivers=args.receivers)
@@ -220,7 +229,7 @@ def main() -> int:
                                 "/ws/chat", env=redis_env, user_query=False, ws=ws)
         try:
             for rep in range(args.reps):
-                for setup in ("memory", "redis-local", "redis-cross"):
+                for setup in args.setups:
                     for scenario, params in (("latency", LATENCY), ("fanout", FANOUT)):
                         traces = work / f"trace-{rep}-{setup}-{scenario}"
                         traces.mkdir()
@@ -229,10 +238,11 @@ def main() -> int:
                         servers = [Server(spec, False, logdir, None, probe)
                                    for _ in range(1 if setup == "memory" else 2)]
                         try:
-                            receiver = servers[-1] if setup == "redis-cross" else servers[0]
+                            receivers = {"redis-cross": servers[1:],
+                                         "redis-split": servers}.get(setup, servers[:1])
                             config = {**params, "scenario": scenario,
                                       "sender_url": servers[0].url,
-                                      "receiver_urls": [receiver.url]}
+                                      "receiver_urls": [r.url for r in receivers]}
                             result = run_client(config)
                         finally:
                             for server in servers:
@@ -280,7 +290,7 @@ def med(values: list[float]) -> float | None:
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for setup in ("memory", "redis-local", "redis-cross"):
+    for setup in SETUPS:
         rows = [r for r in records if r["setup"] == setup and "error" not in r]
         lat = [r for r in rows if r["scenario"] == "latency"]
         fan = [r for r in rows if r["scenario"] == "fanout"]
@@ -294,7 +304,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
             "errors": sum(1 for r in records if r["setup"] == setup and "error" in r),
         }
     base = summary["memory"]["p99_ms"]
-    for setup in ("redis-local", "redis-cross"):
+    for setup in SETUPS[1:]:
         p99 = summary[setup]["p99_ms"]
         summary[setup]["p99_added_ms"] = None if base is None or p99 is None else p99 - base
     traced: dict[str, dict[str, list[float]]] = {}
@@ -320,8 +330,10 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "| delivered (burst) | burst deliveries/s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for setup in ("memory", "redis-local", "redis-cross"):
+    for setup in SETUPS:
         s = summary[setup]
+        if not s["runs"]:
+            continue
         lines.append(
             f"| {setup} | {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} "
             f"| {fmt(s.get('p99_added_ms'))} | {fmt(s['latency_delivered_pct'], 1)} % "
