@@ -7,9 +7,9 @@ note, per paced message, ``time.monotonic_ns()`` (one clock for every
 process of the machine) at:
 
 * ``pub``: worker 1 hands the frame to the Redis backend;
-* ``write``: its outbox task writes the PUBLISH to Redis;
-* ``deliver``: worker 2's subscription reads it from Redis;
-* ``fan`` / ``fanned``: worker 2's listener starts / ends the room fan-out;
+* ``write``: it writes the PUBLISH to its Redis connection;
+* ``deliver``: worker 2's subscription connection has read it from Redis;
+* ``fan`` / ``fanned``: worker 2 starts / ends the room fan-out;
 * ``lfan`` / ``lfanned``: a worker's own fan-out of a frame it received
   from a client (the whole fan-out in the memory setup).
 
@@ -53,35 +53,37 @@ def _dump() -> None:
 # (file in the runtime package, text found there, text it becomes)
 EDITS = [
     ("redis_backend.py",
-     '        """Queue a frame for the other workers; dropped without Redis."""\n',
-     '        """Queue a frame for the other workers; dropped without Redis."""\n'
+     '        """Write a frame for the other workers; dropped without Redis."""\n',
+     '        """Write a frame for the other workers; dropped without Redis."""\n'
      '        from ._bench_probe import note\n\n        note("pub", message)\n'),
     ("redis_backend.py",
-     "                await self.client.publish(*batch[0])\n",
-     "                from ._bench_probe import note\n\n"
-     '                note("write", batch[0][1])\n'
-     "                await self.client.publish(*batch[0])\n"),
+     '            publisher.send("PUBLISH", name, backend.worker_id + message)\n',
+     "            from ._bench_probe import note\n\n"
+     '            note("write", message)\n'
+     '            publisher.send("PUBLISH", name, backend.worker_id + message)\n'),
     ("redis_backend.py",
-     "        inbox = self._inbox\n",
-     "        inbox = self._inbox\n        from ._bench_probe import note\n\n"
-     '        note("deliver", data)\n'),
+     "        if data[:ORIGIN] != self.worker_id:\n",
+     "        from ._bench_probe import note\n\n"
+     '        note("deliver", data)\n'
+     "        if data[:ORIGIN] != self.worker_id:\n"),
     ("manager.py",
-     "                self._fan_out(self._targets(event.channel), event.message)\n",
-     "                from ._bench_probe import note\n\n"
-     '                note("fan", event.message)\n'
-     "                self._fan_out(self._targets(event.channel), event.message)\n"
-     '                note("fanned", event.message)\n'),
+     "        self._fan_out(self._targets(channel), message)\n",
+     "        from ._bench_probe import note\n\n"
+     '        note("fan", message)\n'
+     "        self._fan_out(self._targets(channel), message)\n"
+     '        note("fanned", message)\n'),
     ("manager.py",
-     "        reached = self._fan_out(targets, text)\n",
+     "        return self._fan_out(targets, text)\n",
      "        from ._bench_probe import note\n\n"
      '        note("lfan", text)\n'
      "        reached = self._fan_out(targets, text)\n"
-     '        note("lfanned", text)\n'),
+     '        note("lfanned", text)\n'
+     "        return reached\n"),
 ]
 
 # Reported stages: name, (role, tag) where it starts, (role, tag) where it ends.
 STAGES = [
-    ("worker 1: to the outbox task", ("w1", "pub"), ("w1", "write")),
+    ("worker 1: handed to the backend -> PUBLISH written", ("w1", "pub"), ("w1", "write")),
     ("Redis hop: PUBLISH written -> read by worker 2", ("w1", "write"), ("w2", "deliver")),
     ("worker 2: read -> fan-out starts", ("w2", "deliver"), ("w2", "fan")),
     ("worker 2: fan-out to the room", ("w2", "fan"), ("w2", "fanned")),

@@ -32,6 +32,7 @@ from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
+HERE = Path(__file__).parent
 SECRET = "redis-test-secret-" + "x" * 40
 # Short presence timings, so that a crashed worker is noticed quickly.
 HEARTBEAT, PRESENCE_TTL = 0.5, 2.0
@@ -77,6 +78,7 @@ class RedisServer:
     port: int
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    options: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -92,6 +94,7 @@ class RedisServer:
                     "--bind", "127.0.0.1",
                     "--save", "",
                     "--appendonly", "no",
+                    *self.options,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -108,7 +111,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -388,6 +391,37 @@ def test_a_crashed_worker_leaves_presence(cluster: Cluster) -> None:
         assert took <= PRESENCE_TTL + HEARTBEAT + 1
     finally:
         third.stop(signal.SIGKILL)
+
+
+def test_redis_wire(project: Path, tmp_path: Path) -> None:
+    """The backend's own Redis connections (hostfiles/ws_redis_wire.py), on
+    a redis-server that wants a password, over TCP and a Unix socket."""
+    password = "wire-" + "p" * 20
+    unix = tmp_path / "redis.sock"
+    redis = RedisServer(
+        redis_server_binary(), free_port(), tmp_path / "redis.log",
+        options=["--requirepass", password, "--unixsocket", str(unix)],
+    )  # fmt: skip
+    redis.start()
+    tests = project / "tests" / "test_ws_redis_wire.py"
+    shutil.copy(HERE / "hostfiles" / "ws_redis_wire.py", tests)
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "WS_WIRE_REDIS_PORT": str(redis.port),
+        "WS_WIRE_REDIS_PASSWORD": password,
+        "WS_WIRE_REDIS_SOCKET": str(unix),
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+            cwd=project, capture_output=True, text=True, timeout=300, env=env, check=False,
+        )  # fmt: skip
+    finally:
+        tests.unlink()
+        redis.stop()
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "12 passed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_redis_unavailable_at_start(project: Path) -> None:
