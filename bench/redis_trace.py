@@ -54,31 +54,31 @@ def _dump() -> None:
 EDITS = [
     ("redis_backend.py",
      '        """Write a frame for the other workers; dropped without Redis."""\n',
-     '        """Write a frame for the other workers; dropped without Redis."""\n'
-     '        from ._bench_probe import note\n\n        note("pub", message)\n'),
+     ('        """Write a frame for the other workers; dropped without Redis."""\n'
+      '        from ._bench_probe import note\n\n        note("pub", message)\n')),
     ("redis_backend.py",
      '            publisher.send("PUBLISH", name, backend.worker_id + message)\n',
-     "            from ._bench_probe import note\n\n"
-     '            note("write", message)\n'
-     '            publisher.send("PUBLISH", name, backend.worker_id + message)\n'),
+     ("            from ._bench_probe import note\n\n"
+      '            note("write", message)\n'
+      '            publisher.send("PUBLISH", name, backend.worker_id + message)\n')),
     ("redis_backend.py",
      "        if data[:ORIGIN] != self.worker_id:\n",
-     "        from ._bench_probe import note\n\n"
-     '        note("deliver", data)\n'
-     "        if data[:ORIGIN] != self.worker_id:\n"),
+     ("        from ._bench_probe import note\n\n"
+      '        note("deliver", data)\n'
+      "        if data[:ORIGIN] != self.worker_id:\n")),
     ("manager.py",
      "        self._fan_out(self._targets(channel), message)\n",
-     "        from ._bench_probe import note\n\n"
-     '        note("fan", message)\n'
-     "        self._fan_out(self._targets(channel), message)\n"
-     '        note("fanned", message)\n'),
+     ("        from ._bench_probe import note\n\n"
+      '        note("fan", message)\n'
+      "        self._fan_out(self._targets(channel), message)\n"
+      '        note("fanned", message)\n')),
     ("manager.py",
      "        return self._fan_out(targets, text)\n",
-     "        from ._bench_probe import note\n\n"
-     '        note("lfan", text)\n'
-     "        reached = self._fan_out(targets, text)\n"
-     '        note("lfanned", text)\n'
-     "        return reached\n"),
+     ("        from ._bench_probe import note\n\n"
+      '        note("lfan", text)\n'
+      "        reached = self._fan_out(targets, text)\n"
+      '        note("lfanned", text)\n'
+      "        return reached\n")),
 ]
 
 # Reported stages: name, (role, tag) where it starts, (role, tag) where it ends.

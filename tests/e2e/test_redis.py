@@ -393,14 +393,63 @@ def test_a_crashed_worker_leaves_presence(cluster: Cluster) -> None:
         third.stop(signal.SIGKILL)
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, for Redis over TLS."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "redis.crt", folder / "redis.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 def test_redis_wire(project: Path, tmp_path: Path) -> None:
     """The backend's own Redis connections (hostfiles/ws_redis_wire.py), on
-    a redis-server that wants a password, over TCP and a Unix socket."""
+    a redis-server that wants a password, over TCP, TLS and a Unix socket."""
     password = "wire-" + "p" * 20
     unix = tmp_path / "redis.sock"
+    cert, key = self_signed_certificate(tmp_path)
+    tls_port = free_port()
     redis = RedisServer(
         redis_server_binary(), free_port(), tmp_path / "redis.log",
-        options=["--requirepass", password, "--unixsocket", str(unix)],
+        options=[
+            "--requirepass", password, "--unixsocket", str(unix),
+            "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+            "--tls-auth-clients", "no",
+        ],
     )  # fmt: skip
     redis.start()
     tests = project / "tests" / "test_ws_redis_wire.py"
@@ -411,6 +460,8 @@ def test_redis_wire(project: Path, tmp_path: Path) -> None:
         "WS_WIRE_REDIS_PORT": str(redis.port),
         "WS_WIRE_REDIS_PASSWORD": password,
         "WS_WIRE_REDIS_SOCKET": str(unix),
+        "WS_WIRE_REDIS_TLS_PORT": str(tls_port),
+        "WS_WIRE_REDIS_CA": str(cert),
     }
     try:
         proc = subprocess.run(
@@ -421,7 +472,7 @@ def test_redis_wire(project: Path, tmp_path: Path) -> None:
         tests.unlink()
         redis.stop()
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "12 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "15 passed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_redis_unavailable_at_start(project: Path) -> None:

@@ -1,26 +1,30 @@
 """Tests of the Redis backend's own connections (redis_wire.py), copied into
 a generated ``--backend redis`` project. The outer test starts a real
 redis-server on loopback that wants a password and also listens on a Unix
-socket, and names it in WS_WIRE_REDIS_PORT, WS_WIRE_REDIS_PASSWORD and
-WS_WIRE_REDIS_SOCKET."""
+socket and over TLS, and names it in WS_WIRE_REDIS_PORT,
+WS_WIRE_REDIS_PASSWORD, WS_WIRE_REDIS_SOCKET, WS_WIRE_REDIS_TLS_PORT and
+WS_WIRE_REDIS_CA (its self-signed certificate)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import ssl
 from typing import Any
 from uuid import uuid4
 
 import pytest
-
 from app.websocket.redis_backend import RedisBackend
 from app.websocket.redis_wire import ReplyError, Wire, encode, open_wire, parse
 
 PORT = os.environ.get("WS_WIRE_REDIS_PORT", "")
 PASSWORD = os.environ.get("WS_WIRE_REDIS_PASSWORD", "")
 SOCKET = os.environ.get("WS_WIRE_REDIS_SOCKET", "")
+TLS_PORT = os.environ.get("WS_WIRE_REDIS_TLS_PORT", "")
+CA = os.environ.get("WS_WIRE_REDIS_CA", "")
 URL = f"redis://:{PASSWORD}@127.0.0.1:{PORT}/0"
+TLS_URL = f"rediss://:{PASSWORD}@127.0.0.1:{TLS_PORT}/0"
 needs_redis = pytest.mark.skipif(not PORT, reason="no redis-server named")
 
 
@@ -57,7 +61,10 @@ def test_commands_and_replies_round_trip() -> None:
     assert command == (
         b"*3\r\n$7\r\nPUBLISH\r\n$10\r\nws:room:\xc3\xa9\r\n$4\r\nx\r\ny\r\n"
     )
-    assert parse(command, 0) == ([b"PUBLISH", "ws:room:é".encode(), b"x\r\ny"], len(command))
+    assert parse(command, 0) == (
+        [b"PUBLISH", "ws:room:é".encode(), b"x\r\ny"],
+        len(command),
+    )
     replies = b"*4\r\n:-7\r\n$-1\r\n+OK\r\n*1\r\n$0\r\n\r\nrest"
     value, end = parse(replies, 0)
     assert value == [-7, None, b"OK", [b""]]
@@ -157,8 +164,9 @@ async def subscribed(url: str, channel: str) -> tuple[Wire, asyncio.Queue[Any]]:
         URL,
         f"redis://default:{PASSWORD}@127.0.0.1:{PORT}",
         f"unix://:{PASSWORD}@{SOCKET}",
+        f"{TLS_URL}?ssl_ca_certs={CA}",
     ],
-    ids=["password", "user-and-password", "unix-socket"],
+    ids=["password", "user-and-password", "unix-socket", "tls"],
 )
 def test_a_publish_reaches_a_subscriber(url: str) -> None:
     big = "é" + "x" * 70_000  # more than one read of the socket
@@ -195,9 +203,19 @@ def test_a_wrong_password_is_refused() -> None:
     asyncio.run(scenario())
 
 
+@needs_redis
+def test_tls_verifies_the_server_certificate() -> None:
+    # The test server's certificate is self-signed: not trusted by default.
+    async def scenario() -> None:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await open_wire(TLS_URL, Wire(), 2.0)
+
+    asyncio.run(scenario())
+
+
 def test_an_unknown_scheme_is_refused() -> None:
     async def scenario() -> None:
-        with pytest.raises(ValueError, match="unsupported Redis URL scheme"):
+        with pytest.raises(ValueError, match="Redis URL must specify"):
             await open_wire("http://127.0.0.1:6379", Wire(), 2.0)
 
     asyncio.run(scenario())
@@ -206,12 +224,15 @@ def test_an_unknown_scheme_is_refused() -> None:
 async def started_backend(
     delivered: list[tuple[str, str]],
     queue_limit: int = 10_000,
+    heartbeat: float = 5.0,
 ) -> RedisBackend:
     backend = RedisBackend(
         URL,
         namespace=f"wire-{uuid4().hex}",
         required=True,
         queue_limit=queue_limit,
+        heartbeat=heartbeat,
+        presence_ttl=heartbeat * 3,
     )
 
     def deliver(channel: str, message: str) -> None:
@@ -283,6 +304,40 @@ def test_publishing_is_bounded_while_redis_does_not_answer() -> None:
             assert backend.connected
         finally:
             await admin.close()
+            await backend.disconnect()
+
+    asyncio.run(scenario())
+
+
+@needs_redis
+def test_pings_keep_the_connections_past_the_redis_idle_timeout() -> None:
+    """Redis closes connections idle for ``timeout`` seconds (subscribers
+    excepted): the heartbeat's PINGs keep the publisher open, and both
+    forms of PING's answer (subscribed or not) are understood."""
+
+    async def set_idle_timeout(seconds: int) -> None:
+        admin = await open_wire(URL, Wire(), 2.0)
+        try:
+            await admin.call("CONFIG", "SET", "timeout", str(seconds))
+        finally:
+            await admin.close()
+
+    async def scenario() -> None:
+        await set_idle_timeout(1)
+        backend = await started_backend([], heartbeat=0.3)
+        try:
+            session = backend._session
+            assert session is not None
+            await asyncio.sleep(2.5)  # the publisher sent nothing but PINGs
+            assert backend._session is session  # never lost, never reopened
+            assert session._publisher is not None
+            assert session._publisher.open
+            await session._ping()  # subscribed: the answer is a push
+            await backend.unsubscribe("room:a")
+            await session.settle()
+            await session._ping()  # subscribed to nothing: a plain reply
+        finally:
+            await set_idle_timeout(0)
             await backend.disconnect()
 
     asyncio.run(scenario())
