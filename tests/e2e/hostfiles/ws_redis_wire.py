@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -44,6 +45,13 @@ class FakeTransport:
 
     def close(self) -> None:
         self.aborted = True
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
+    """Wait until ``check()`` holds or ``seconds`` pass; the caller asserts."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def wire_on_fake(pushes: list[Any], lost: list[Exception]) -> Wire:
@@ -181,10 +189,7 @@ def test_a_publish_reaches_a_subscriber(url: str) -> None:
             for text in ("one", big, "three"):
                 got = await asyncio.wait_for(pushes.get(), 2)
                 assert got == [b"message", channel.encode(), text.encode()]
-            for _ in range(100):
-                if publisher.pending == 0:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: publisher.pending == 0)
             assert publisher.pending == 0  # every PUBLISH acknowledged
         finally:
             await publisher.close()
@@ -264,10 +269,7 @@ def test_a_failing_fan_out_or_a_foreign_frame_keeps_the_subscription(
             outsider.send("PUBLISH", channel, origin + "boom")
             outsider.send("PUBLISH", channel, b"\xff\xfe not UTF-8")
             outsider.send("PUBLISH", channel, origin + "after")
-            for _ in range(200):
-                if delivered:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: bool(delivered))
             assert delivered == [("room:a", "after")]
             assert backend.connected
             assert backend._dropped == 1  # the frame that is not UTF-8
@@ -296,10 +298,7 @@ def test_publishing_is_bounded_while_redis_does_not_answer() -> None:
                 await backend.publish("room:a", f"frame {index}")
             assert publisher.pending == 5  # written, waiting for Redis
             assert backend._dropped == 15  # the rest: dropped, not queued
-            for _ in range(300):
-                if publisher.pending == 0:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: publisher.pending == 0)
             assert publisher.pending == 0  # acknowledged after the pause
             assert backend.connected
         finally:
