@@ -472,7 +472,7 @@ def test_redis_wire(project: Path, tmp_path: Path) -> None:
         tests.unlink()
         redis.stop()
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "15 passed" in proc.stdout, proc.stdout[-2000:]
+    assert "16 passed" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_redis_unavailable_at_start(project: Path) -> None:

@@ -33,6 +33,13 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
         self.aborted = False
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -99,6 +106,30 @@ def test_replies_split_anywhere_are_read_whole() -> None:
             wire.data_received(stream[cut:])
             assert pushes == expected, cut
             assert lost == []
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_is_handled_a_slice_per_loop_step() -> None:
+    # 150 messages read at once: 64 per step of the event loop, reading
+    # paused until the backlog is handled, nothing lost or reordered.
+    messages = [push(b"message", b"c", b"%d" % n) for n in range(151)]
+    stream = b"".join(messages)
+    tail = len(messages[-1]) // 2  # the last one arrives in two reads
+
+    async def scenario() -> None:
+        pushes: list[Any] = []
+        wire = wire_on_fake(pushes, [])
+        transport = wire.transport
+        assert isinstance(transport, FakeTransport)
+        wire.data_received(stream[:-tail])
+        assert len(pushes) == 64 and not transport.reading
+        await asyncio.sleep(0)
+        assert len(pushes) == 128 and not transport.reading
+        await asyncio.sleep(0)
+        assert len(pushes) == 150 and transport.reading
+        wire.data_received(stream[-tail:])
+        assert [int(item[2]) for item in pushes] == list(range(151))
 
     asyncio.run(scenario())
 
