@@ -177,10 +177,12 @@ def next_step(result: dict[str, Any], name: str) -> str:
 
 def progress(message: str) -> AbstractContextManager[Any]:
     """A spinner on a terminal, else one line: shown once importing is slow."""
+    sys.stdout.flush()  # what was printed before comes first
     if sys.stderr.isatty():
         from rich.console import Console
+        from rich.text import Text
 
-        return Console(stderr=True).status(message)
+        return Console(stderr=True).status(Text(message))  # a path is no markup
     print(message, file=sys.stderr, flush=True)
     return nullcontext()
 

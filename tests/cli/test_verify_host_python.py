@@ -156,3 +156,13 @@ def test_a_failed_install_keeps_the_exit_code_and_says_why(tmp_path: Path) -> No
     result = run(project, "chat", "--yes", "--install", path=str(bin_dir))
     assert result.returncode == EXIT_VERIFY_MISSING, result.stdout + result.stderr
     assert "`uv add 'structlog>=24.1'` failed (exit code 3)" in result.stderr
+
+
+def test_a_slow_import_says_what_it_is_doing(tmp_path: Path) -> None:
+    project = host_project(tmp_path)
+    python = make_venv(project / ".venv")
+    main = project / "app" / "main.py"
+    main.write_text("import time\n\ntime.sleep(1.5)\n" + main.read_text())
+    result = run(project, "chat", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [f"importing app.main with {python}…"]
