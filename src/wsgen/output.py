@@ -102,7 +102,8 @@ def print_applied(
     else:
         out.print(f"[green]Done:[/] wrote {written} file(s).")
     if verify is not None:
-        used = Text(f"Imported with {verify['python']} ({verify['python_from']}).")
+        verb = "Imported with" if verify.get("ok") else "Tried with"
+        used = Text(f"{verb} {verify['python']} ({verify['python_from']}).")
         if verify.get("installed"):
             out.print(Text(f"Installed: {verify['installed']}"))
         if verify.get("ok"):

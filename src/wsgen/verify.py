@@ -162,7 +162,7 @@ def next_step(result: dict[str, Any], name: str) -> str:
     if result.get("install"):
         return (
             f"Next: run `{result['install']}` (or re-run with --install), then "
-            f"re-run to verify; skip verifying with --no-verify, {undo}."
+            f"re-run the same command to verify; skip verifying with --no-verify, {undo}."
         )
     if result.get("routes") is not None:
         return (

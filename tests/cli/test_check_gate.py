@@ -180,3 +180,19 @@ def test_a_manifest_without_kinds_treats_the_route_module_as_the_users(
     runtime = project / RUNTIME
     runtime.write_text(runtime.read_text() + "\n# mine\n")
     assert ci_step(project).returncode == EXIT_CHECK_EDITED
+
+
+def test_an_acceptance_outlives_the_destroy_of_another_endpoint(
+    project: Path,
+) -> None:
+    other = run_wsgen("news", "--broadcast", "--yes", "--no-verify", cwd=project)
+    assert other.returncode == 0, other.stdout + other.stderr
+    runtime = project / RUNTIME
+    runtime.write_text(runtime.read_text() + "\n# ours\n")
+    assert run_wsgen("check", "--accept", RUNTIME, cwd=project).returncode == EXIT_OK
+    destroyed = run_wsgen("destroy", "news", cwd=project)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert (
+        f'"{RUNTIME}" = "{hash_of(runtime)}"' in (project / ".wsgen.toml").read_text()
+    )
+    assert ci_step(project).returncode == EXIT_OK
