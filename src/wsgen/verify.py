@@ -27,6 +27,7 @@ from wsgen.discover import Layout
 IMPORT_NAMES = {"pyjwt": "jwt"}
 # A verification quicker than this shows nothing while it runs.
 SLOW_AFTER = 1.0
+FALLBACK = "wsgen's own Python: no virtualenv found"
 
 _PROBE = """
 import importlib, importlib.util, json, sys
@@ -143,7 +144,7 @@ def find_interpreter(
         # Only asked when installed: `poetry env info` costs a second.
         if poetry and (python := _poetry_python(root, poetry)):
             return Interpreter(str(python), "Poetry's environment of the project")
-    return Interpreter(sys.executable, "wsgen's own Python: no virtualenv found")
+    return Interpreter(sys.executable, FALLBACK)
 
 
 def install_command(tool: str, python: str, requirements: list[str]) -> list[str]:
@@ -159,6 +160,11 @@ def install_command(tool: str, python: str, requirements: list[str]) -> list[str
 def next_step(result: dict[str, Any], name: str) -> str:
     """What to do after a failed verification: one sentence."""
     undo = f"or undo with `wsgen destroy {name}`"
+    if result.get("no_environment"):
+        return (
+            "Next: activate the project's virtualenv (or create it as .venv in "
+            f"the project) and re-run; skip verifying with --no-verify, {undo}."
+        )
     if result.get("install"):
         return (
             f"Next: run `{result['install']}` (or re-run with --install), then "
@@ -241,7 +247,14 @@ def verify_route(
         return {**result, "next": next_step(result, name)}
     result = _interpret(proc.returncode, stdout, stderr, layout, path, base)
     missing = result.pop("missing_modules", None)
-    if missing:
+    if missing and "fastapi" in missing and chosen.source == FALLBACK:
+        # Not the app's environment: installing into wsgen's would not help.
+        result["error"] = (
+            f"found no environment of the project, and {chosen.python} "
+            "(wsgen's own) has no fastapi"
+        )
+        result["no_environment"] = True
+    elif missing:
         specs = [requirements[modules[m]] for m in missing]
         argv = install_command(project_tool(layout.root), chosen.python, specs)
         result.update(missing=specs, install=shlex.join(argv), install_argv=argv)

@@ -166,3 +166,32 @@ def test_a_slow_import_says_what_it_is_doing(tmp_path: Path) -> None:
     result = run(project, "chat", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.splitlines() == [f"importing app.main with {python}…"]
+
+
+def test_without_a_project_environment_nothing_is_installed_into_wsgens(
+    tmp_path: Path,
+) -> None:
+    """wsgen installed as a tool, no virtualenv anywhere: its own Python has
+    no fastapi, and the advice is to find the project's, not to pip install."""
+    from types import SimpleNamespace
+
+    from wsgen.verify import FALLBACK, Interpreter, verify_route
+
+    project = copy_example("app_package", tmp_path)
+    python = make_venv(tmp_path / "tool-venv", hidden=("fastapi",))
+    layout = SimpleNamespace(
+        root=project,
+        import_root=".",
+        app=SimpleNamespace(module="app.main", export="app", export_is_factory=False),
+    )
+    result = verify_route(
+        layout,  # type: ignore[arg-type]
+        "/ws/chat",
+        {"fastapi": "fastapi>=0.115"},
+        name="chat",
+        interpreter=Interpreter(str(python), FALLBACK),
+        on_slow=None,
+    )
+    assert result["ok"] is False and "install" not in result
+    assert "found no environment of the project" in result["error"]
+    assert result["next"].startswith("Next: activate the project's virtualenv")
