@@ -14,7 +14,14 @@ from typing import Any
 import typer
 
 from wsgen import __version__
-from wsgen.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, WsgenError
+from wsgen.errors import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    EXIT_VERIFY_MISSING,
+    UsageError,
+    WsgenError,
+)
 
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
 
@@ -26,7 +33,8 @@ HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI
   wsgen install-command                   add the /ws command for coding agents
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
-2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale.
+2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale;
+7 the app's Python lacks packages the endpoint needs (the command is printed).
 """
 
 cli = typer.Typer(
@@ -61,6 +69,16 @@ def _vcs_ref_option() -> Any:
         None,
         "--vcs-ref",
         help="With --template: the git tag or commit (default: the newest tag).",
+    )
+
+
+def _install_option() -> Any:
+    # `new` and `upgrade` verify, and so can install what verifying lacks.
+    return typer.Option(
+        False,
+        "--install",
+        help="When the app's Python lacks packages the endpoint needs, install "
+        "them with the project's tool (uv, Poetry or pip) and verify again.",
     )
 
 
@@ -171,6 +189,7 @@ def new(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip importing the app to verify the route."
     ),
+    install: bool = _install_option(),
     template: str | None = _template_option(),
     vcs_ref: str | None = _vcs_ref_option(),
 ) -> None:
@@ -200,7 +219,7 @@ def new(
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
             client=client, backend=backend,
             jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
-            template=template, template_ref=vcs_ref,
+            template=template, template_ref=vcs_ref, install=install,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -227,11 +246,17 @@ def _generate(
     jwt_settings: str | None = None,
     template: str | None = None,
     template_ref: str | None = None,
+    install: bool = False,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
     from wsgen.spec import build_spec
 
+    if install and not verify:
+        raise UsageError(
+            "--install installs what verifying finds missing; --no-verify skips it.",
+            hint="Drop one of the two.",
+        )
     if template is not None:
         from wsgen.copier_source import resolve_source
 
@@ -284,11 +309,7 @@ def _generate(
             print("Nothing written.")
             raise typer.Exit(EXIT_OK)
     apply(root, plan)
-    result = None
-    if verify:
-        from wsgen.verify import verify_route
-
-        result = verify_route(generation.layout, spec.path)
+    result = _verify(generation.layout, spec, install) if verify else None
     tests_path = next((c.path for c in plan.changes if c.group == "tests"), "tests")
     if as_json:
         print(json.dumps(plan.to_json(applied=True, verify=result), indent=2))
@@ -305,29 +326,70 @@ def _generate(
         )
         raise typer.Exit(EXIT_REFUSED)
     if result is not None and not result.get("ok"):
-        raise typer.Exit(EXIT_REFUSED)
+        print(f"wsgen: error: {result['error']}. {result['next']}", file=sys.stderr)
+        raise typer.Exit(EXIT_VERIFY_MISSING if result.get("missing") else EXIT_REFUSED)
+
+
+def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
+    """Import the app with the host's Python; with --install, install what
+    it lacks with the host's tool and verify again."""
+    from wsgen.deps import requirements_for
+    from wsgen.verify import run_install, verify_route
+
+    requirements = requirements_for(spec.backend)
+    result = verify_route(layout, spec.path, requirements, name=spec.name)
+    if install and result.get("install_argv"):
+        command = result["install"]
+        failed = run_install(result["install_argv"], layout.root)
+        if failed is None:
+            result = verify_route(layout, spec.path, requirements, name=spec.name)
+            result["installed"] = command
+        else:
+            result["error"] += f"; {failed}"
+    result.pop("install_argv", None)
+    return result
 
 
 @cli.command("check")
 def check(
     project: Path | None = _project_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    accept: list[str] = typer.Option(
+        [],
+        "--accept",
+        metavar="FILE",
+        help="Keep your edit of this generated runtime file: its hash is recorded "
+        "in .wsgen.toml, and check passes (repeatable).",
+    ),
 ) -> None:
-    """Check generated files: missing (3), unregistered (4), edited (5), stale (6)."""
-    from wsgen.check import run_check
+    """Check generated files: missing (3), unregistered (4), edited (5), stale (6).
+    Your route module may be edited freely: it must exist, parse and be registered."""
+    from wsgen.check import accept as accept_files
+    from wsgen.check import next_step, run_check
     from wsgen.generate import project_root
 
     try:
-        report = run_check(project_root(project))
+        root = project_root(project)
+        accepted = accept_files(root, accept, Path.cwd()) if accept else []
+        report = run_check(root)
     except WsgenError as error:
         _fail(error, as_json)
         return
     if as_json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps({**report.to_json(), "accepted": accepted}, indent=2))
     else:
         from wsgen.output import print_check
 
+        for path in accepted:
+            print(f"Accepted: {path} (its hash is recorded in .wsgen.toml).")
         print_check(report)
+    if report.findings:
+        # A CI log ends with what to do about it.
+        print(
+            f"wsgen: error: check found {len(report.findings)} problem(s). "
+            f"{next_step(report)}",
+            file=sys.stderr,
+        )
     raise typer.Exit(report.exit_code)
 
 
@@ -435,6 +497,7 @@ def upgrade(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip verifying the route."
     ),
+    install: bool = _install_option(),
     template: str | None = _template_option(),
     vcs_ref: str | None = _vcs_ref_option(),
 ) -> None:
@@ -472,6 +535,7 @@ def upgrade(
             verify=not no_verify, client=pick(client, "client"), merge=True,
             backend=pick(backend, "backend"),
             template=pick(template, "template"), template_ref=vcs_ref,
+            install=install,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)

@@ -190,6 +190,8 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
             dependencies=manifest.dependencies,
             endpoints={k: v for k, v in manifest.endpoints.items() if k != record.name},
         )
+        still = remaining.all_hashes()  # accepted edits of files that remain
+        remaining.accepted = {p: h for p, h in manifest.accepted.items() if p in still}
         new_manifest = dumps(remaining).encode("utf-8")
         plan.changes.append(
             FileChange(MANIFEST_NAME, "edit", "manifest", new_manifest, old_manifest)

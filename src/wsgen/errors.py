@@ -15,6 +15,8 @@ EXIT_CHECK_MISSING = 3
 EXIT_CHECK_UNREGISTERED = 4
 EXIT_CHECK_EDITED = 5
 EXIT_CHECK_STALE = 6
+# Verification: the host's Python lacks packages the generated code needs.
+EXIT_VERIFY_MISSING = 7
 
 
 class WsgenError(Exception):

@@ -21,6 +21,7 @@ from wsgen.manifest import (
     content_hash,
     dumps,
     read_manifest,
+    route_module,
 )
 from wsgen.plan import FileChange, Plan, classify
 from wsgen.projectconfig import load_config
@@ -189,7 +190,7 @@ def build_generation(
         )  # fmt: skip
         if merge and change.action == "conflict" and item.path in all_hashes:
             change = _merged(root, change)
-        changes.append(change)
+        changes.append(_kept_if_expected(change, all_hashes, manifest))
     if merge and spec.name in manifest.endpoints:
         rendered_paths = {item.path for item in rendered}
         for path, recorded in sorted(manifest.endpoints[spec.name].files.items()):
@@ -238,6 +239,7 @@ def build_generation(
         deps.missing if deps.file else (),
         added_blank,
     )
+    new_manifest.accepted = _still_accepted(manifest.accepted, changes)
     manifest_text = dumps(new_manifest)
     old_manifest = _read(root, MANIFEST_NAME)
     manifest_bytes = manifest_text.encode("utf-8")
@@ -369,6 +371,40 @@ def _merged(root: Path, change: FileChange) -> FileChange:
     )
 
 
+def _kept_if_expected(
+    change: FileChange, generated: dict[str, str], manifest: Manifest
+) -> FileChange:
+    """An edit that needs no decision: the templates render what was generated
+    before, and the file is the user's, or its edit was accepted."""
+    if change.action != "conflict" or change.old is None:
+        return change
+    if generated.get(change.path) != content_hash(change.new):
+        return change  # the templates changed: a real conflict (upgrade merges)
+    if change.path in manifest.user_files():
+        reason = "your edit kept"
+    elif manifest.accepted.get(change.path) == content_hash(change.old):
+        reason = "your accepted edit kept"
+    else:
+        return change
+    return FileChange(change.path, "keep", change.group, change.old, change.old, reason)
+
+
+def _still_accepted(
+    accepted: dict[str, str], changes: list[FileChange]
+) -> dict[str, str]:
+    """Accepted edits that survive this run: a clean merge carries the
+    acceptance to the merged file; an overwrite or a removal ends it."""
+    kept = dict(accepted)
+    for change in changes:
+        if change.path not in kept:
+            continue
+        if change.action == "merge":
+            kept[change.path] = content_hash(change.new)
+        elif change.action in ("create", "identical", "update", "overwrite", "delete"):
+            del kept[change.path]
+    return kept
+
+
 def _no_longer_generated(
     root: Path, path: str, recorded: str, rendered: set[str]
 ) -> FileChange | None:
@@ -441,6 +477,9 @@ def _updated_manifest(
             "app": f"{layout.app.module}:{layout.app.export}",
         },
         files=endpoint_files,
+        user_files=[
+            p for p in [route_module(spec.name, ep_context)] if p in endpoint_files
+        ],
         registration={
             "file": registration.file,
             "import": registration.import_line,

@@ -38,6 +38,9 @@ class EndpointRecord:
     files: dict[str, str]  # path -> content hash
     registration: dict[str, Any]  # file, import, include
     context: dict[str, Any]  # template context, so check can re-render
+    # The user's files (the route module: its handlers and hooks are meant to
+    # be edited); every other file is the runtime's, whose edits check reports.
+    user_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +52,9 @@ class Manifest:
     package_files: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
+    # Runtime files edited on purpose (`wsgen check --accept`): path -> the
+    # hash of the accepted content. The generated hash stays in `files`.
+    accepted: dict[str, str] = field(default_factory=dict)
 
     def owned_files(self) -> frozenset[str]:
         owned = set(self.runtime_files) | set(self.package_files)
@@ -61,6 +67,14 @@ class Manifest:
         for record in self.endpoints.values():
             hashes.update(record.files)
         return hashes
+
+    def user_files(self) -> frozenset[str]:
+        return frozenset(p for r in self.endpoints.values() for p in r.user_files)
+
+
+def route_module(name: str, context: dict[str, Any]) -> str:
+    """Where an endpoint's route module is: the file its registration imports."""
+    return f"{context.get('routes_dir', '')}/{name}.py"
 
 
 def _toml_string(value: str) -> str:
@@ -132,8 +146,17 @@ def dumps(manifest: Manifest) -> str:
                     **record.options,
                     "registration": record.registration,
                     "context": record.context,
+                    "user_files": sorted(record.user_files),
                     "files": record.files,
                 },
+            )
+        )
+    if manifest.accepted:
+        parts.append(
+            "[accepted]\n"
+            + "".join(
+                f"{_toml_string(p)} = {_toml_string(h)}\n"
+                for p, h in sorted(manifest.accepted.items())
             )
         )
     return "\n".join(parts)
@@ -151,15 +174,20 @@ def loads(text: str) -> Manifest:
         runtime_context=dict(runtime.get("context", {})),
         package_files={p: h for p, h in all_runtime.items() if p in package_names},
         dependencies=list(data.get("wsgen", {}).get("dependencies", [])),
+        accepted=dict(data.get("accepted", {})),
     )
     for name, table in data.get("endpoints", {}).items():
         table = dict(table)
         files = table.pop("files", {})
         registration = table.pop("registration", {})
         context = table.pop("context", {})
+        user_files = table.pop("user_files", None)
+        if user_files is None:
+            # Written before kinds were recorded: the route module is the user's.
+            user_files = [p for p in [route_module(name, context)] if p in files]
         _fill_defaults(context)
         manifest.endpoints[name] = EndpointRecord(
-            name, table, files, registration, context
+            name, table, files, registration, context, list(user_files)
         )
     _fill_defaults(manifest.runtime_context)
     return manifest

@@ -102,12 +102,25 @@ def print_applied(
     else:
         out.print(f"[green]Done:[/] wrote {written} file(s).")
     if verify is not None:
+        verb = "Imported with" if verify.get("ok") else "Tried with"
+        used = Text(f"{verb} {verify['python']} ({verify['python_from']}).")
+        if verify.get("installed"):
+            out.print(Text(f"Installed: {verify['installed']}"))
         if verify.get("ok"):
             out.print(
                 f"[green]Verified:[/] the app serves a WebSocket route at {verify['route']}."
             )
+            out.print(used)
         else:
-            out.print(f"[red]Verification failed:[/] {verify.get('error')}")
+            out.print(
+                Text("Verification failed: ", style="red") + Text(verify["error"])
+            )
+            out.print(used)
+            if verify.get("missing"):
+                out.print(Text("Missing: " + " ".join(verify["missing"])))
+            # A failed verification ends with what to do about it.
+            out.print(Text(verify["next"]))
+            return
     out.print(f"Next: run `python -m pytest {tests_path}`.")
     # Only a protocol below ASGI can drop the TCP connection of a client
     # that stopped reading, or take a frame built once for a whole room
@@ -124,7 +137,8 @@ def print_check(report: CheckReport) -> None:
     if not report.findings:
         out.print(
             f"[green]OK:[/] {len(report.endpoints)} endpoint(s), "
-            f"{report.files_checked} generated file(s) as generated and registered."
+            f"{report.files_checked} generated file(s) as generated (or accepted) "
+            "and registered."
         )
         return
     for finding in report.findings:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_example, run_wsgen
-from wsgen.errors import EXIT_REFUSED, EXIT_USAGE
+from wsgen.errors import EXIT_CHECK_UNREGISTERED, EXIT_REFUSED, EXIT_USAGE
 from wsgen.manifest import content_hash
 
 APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
@@ -83,6 +83,24 @@ def copier_template(
 
 
 TEMPLATE = ["chat", "--template", "../tpl", "--yes", "--no-verify"]
+
+
+def generated(old: str = "", new: str = "", file: str = "app/main.py"):
+    """A setup generating `chat`, then replacing `old` by `new` in `file`."""
+
+    def setup(root: Path) -> None:
+        result = run_wsgen("chat", "--yes", "--no-verify", cwd=root)
+        assert result.returncode == 0, result.stderr
+        if old:
+            path = root / file
+            text = path.read_text(encoding="utf-8")
+            assert old in text
+            path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return setup
+
+
+INCLUDE = "app.include_router(chat_ws_router)"
 
 
 CASES: dict[str, Case] = {
@@ -238,6 +256,41 @@ CASES: dict[str, Case] = {
         EXIT_REFUSED,
         "not a valid wsgen manifest",
         files={".wsgen.toml": "endpoints = 3\n[endpoints.x]\n"},
+    ),
+    "check-include-commented-out": Case(
+        ["check"],
+        EXIT_CHECK_UNREGISTERED,
+        "check found 1 problem(s). Fix app/main.py (missing: " + INCLUDE,
+        setup=generated(INCLUDE, "# " + INCLUDE),
+    ),
+    "check-include-deleted": Case(
+        ["check"],
+        EXIT_CHECK_UNREGISTERED,
+        "or remove the endpoint with `wsgen destroy chat`",
+        setup=generated(INCLUDE + "\n", ""),
+    ),
+    "check-accept-unknown-file": Case(
+        ["check", "--accept", "app/main.py"],
+        EXIT_USAGE,
+        "--accept app/main.py: not a file wsgen generated here",
+        setup=generated(),
+    ),
+    "check-accept-the-route-module": Case(
+        ["check", "--accept", "app/routers/chat.py"],
+        EXIT_USAGE,
+        "the route module is yours; its edits never fail check",
+        setup=generated(),
+    ),
+    "check-accept-outside-the-project": Case(
+        ["check", "--accept", "../elsewhere.py"],
+        EXIT_USAGE,
+        "not a file of the project",
+        setup=generated(),
+    ),
+    "install-with-no-verify": Case(
+        ["chat", "--yes", "--install", "--no-verify"],
+        EXIT_USAGE,
+        "--install installs what verifying finds missing",
     ),
     # --- --template: a copier template -------------------------------------------
     "template-missing-folder": Case(

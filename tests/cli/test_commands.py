@@ -95,7 +95,9 @@ def test_json_apply_reports_the_verified_route(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["applied"] is True
-    assert plan["verify"] == {"ok": True, "route": "/ws/chat"}
+    verify = plan["verify"]
+    assert (verify["ok"], verify["route"]) == (True, "/ws/chat")
+    assert verify["python"] and verify["python_from"], "names the interpreter"
 
 
 def _read_until(fd: int, needle: str, output: list[str], timeout: float = 30) -> None:
