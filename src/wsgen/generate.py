@@ -16,6 +16,7 @@ from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError, require_folder
 from wsgen.manifest import (
     MANIFEST_NAME,
+    DependencyInsert,
     EndpointRecord,
     Manifest,
     content_hash,
@@ -227,6 +228,11 @@ def build_generation(
             )
         )
 
+    inserted = (
+        DependencyInsert(deps.file, deps.at, deps.inserted, deps.missing)
+        if deps.file and deps.new_text is not None
+        else None
+    )
     new_manifest = _updated_manifest(
         manifest,
         spec,
@@ -237,6 +243,7 @@ def build_generation(
         ep_context,
         deps.missing if deps.file else (),
         added_blank,
+        inserted,
     )
     manifest_text = dumps(new_manifest)
     old_manifest = _read(root, MANIFEST_NAME)
@@ -262,6 +269,8 @@ def build_generation(
     plan.notes.extend(spec.notes)
     plan.notes.extend(layout.notes)
     plan.notes.extend(template_notes)
+    if inserted is not None:
+        plan.notes.append(f"dependencies go into {deps.where} of {deps.file}")
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
@@ -414,6 +423,7 @@ def _updated_manifest(
     ep_context: dict[str, Any],
     deps_added: tuple[str, ...],
     added_blank: bool,
+    dependency_edit: DependencyInsert | None = None,
 ) -> Manifest:
     updated = Manifest(
         version=__version__,
@@ -422,6 +432,10 @@ def _updated_manifest(
         runtime_context=rt_context,
         package_files=dict(manifest.package_files),
         dependencies=sorted(set(manifest.dependencies) | set(deps_added)),
+        dependency_edits=[
+            *manifest.dependency_edits,
+            *([dependency_edit] if dependency_edit else []),
+        ],
         endpoints=dict(manifest.endpoints),
     )
     previous = manifest.endpoints.get(spec.name)
