@@ -111,8 +111,9 @@ def _recorded(project: Path | None, name: str) -> EndpointOptions | None:
     from wsgen.options import EndpointOptions
     from wsgen.spec import normalize_name
 
+    snake = normalize_name(name)[0]  # a bad name is the first error
     manifest = read_manifest(project_root(project))
-    record = manifest.endpoints.get(normalize_name(name)[0]) if manifest else None
+    record = manifest.endpoints.get(snake) if manifest else None
     return EndpointOptions.from_record(record.options) if record else None
 
 

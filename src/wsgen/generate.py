@@ -270,7 +270,8 @@ def build_generation(
     plan.notes.extend(layout.notes)
     plan.notes.extend(template_notes)
     if inserted is not None:
-        plan.notes.append(f"dependencies go into {deps.where} of {deps.file}")
+        in_file = "" if deps.where == deps.file else f" in {deps.file}"
+        plan.notes.append(f"dependencies go into {deps.where}{in_file}")
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
