@@ -554,3 +554,18 @@ def test_destroy_yes_removes_without_a_question(tmp_path: Path, terminal: bool) 
     assert code == 0, output
     assert "Remove chat?" not in output
     assert tree(root) == original, "every byte back, no .wsgen folder left"
+
+
+def test_on_a_terminal_each_question_defaults_to_the_recorded_option(
+    tmp_path: Path,
+) -> None:
+    root = copy_example("app_package", tmp_path)
+    generated("chat", "--auth", "--broadcast", "-m", "ack")(root)
+    before = tree(root)
+    questions = ["Require a JWT", "Support rooms", "Broadcast", "Extra message types"]
+    code, output = run_on_terminal(
+        "chat", "--no-verify", cwd=root, answers=[(q, "") for q in questions]
+    )
+    assert code == 0, output
+    assert "Nothing to change" in output
+    assert tree(root) == before

@@ -204,3 +204,17 @@ def test_destroy_restores_the_dependency_file_byte_for_byte(
     result = run_wsgen("destroy", "chat", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert snapshot(project) == original
+
+
+def test_destroy_leaves_nothing_of_its_own(tmp_path: Path) -> None:
+    """A generated file the user deleted leaves no pristine copy behind."""
+    project = copy_example("app_package", tmp_path)
+    original = snapshot(project)
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = next(p for p in snapshot(project) if p.endswith("chat_client.js"))
+    (project / client).unlink()
+    result = run_wsgen("destroy", "chat", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(project) == original
+    assert not (project / ".wsgen").exists()
