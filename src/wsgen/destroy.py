@@ -192,7 +192,20 @@ def _refuse_if_still_imported(
 ) -> None:
     deleted = {c.path for c in plan.changes if c.action == "delete"}
     base = _import_root(manifest)
-    removed = {m for path in deleted if (m := _module_of(path, base))}
+    # A package whose folder keeps modules of yours still imports (as a
+    # namespace package): only modules that really go count.
+    removed = {
+        m
+        for path in deleted
+        if (m := _module_of(path, base))
+        and not (
+            path.endswith("/__init__.py")
+            and any(
+                other.relative_to(root).as_posix() not in deleted
+                for other in (root / path).parent.rglob("*.py")
+            )
+        )
+    }
     if not removed:
         return
     kept = {c.path for c in plan.changes if c.action == "keep"}
