@@ -71,3 +71,48 @@ def example_copy(tmp_path: Path):
         return copy_example(name, tmp_path)
 
     return make
+
+
+def run_on_terminal(
+    *args: str, cwd: Path, answers: list[tuple[str, str]] = (), timeout: float = 120
+) -> tuple[int, str]:
+    """Run wsgen on a pseudo-terminal, typing each answer once its prompt
+    appears; the exit code and everything printed."""
+    import pty
+    import select
+    import time
+
+    main_fd, child_fd = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "TERM": "dumb", "COLUMNS": "200"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsgen", *args],
+        cwd=cwd, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env,
+    )  # fmt: skip
+    os.close(child_fd)
+    pending = list(answers)
+    output, seen = "", 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main_fd], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(main_fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk.decode(errors="replace")
+            if pending and pending[0][0] in output[seen:]:
+                seen = len(output)
+                os.write(main_fd, pending.pop(0)[1].encode() + b"\r")
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        proc.kill()
+        os.close(main_fd)
+    assert not pending, f"never asked {pending[0][0]!r}: {output}"
+    return code, output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,9 +19,13 @@ from wsgen.errors import (
     EXIT_REFUSED,
     EXIT_USAGE,
     EXIT_VERIFY_MISSING,
+    RefusedError,
     UsageError,
     WsgenError,
 )
+
+if TYPE_CHECKING:
+    from wsgen.options import Choices, EndpointOptions
 
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
 
@@ -112,22 +116,46 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _ask(name: str | None) -> dict[str, Any]:
-    """The questions the seed asked a person before writing an endpoint."""
+def _recorded(project: Path | None, name: str) -> EndpointOptions | None:
+    """The options the manifest records for the endpoint NAME, if any."""
+    from wsgen.generate import project_root
+    from wsgen.manifest import read_manifest
+    from wsgen.options import EndpointOptions
+    from wsgen.spec import normalize_name
+
+    snake = normalize_name(name)[0]  # a bad name is the first error
+    manifest = read_manifest(project_root(project))
+    record = manifest.endpoints.get(snake) if manifest else None
+    return EndpointOptions.from_record(record.options) if record else None
+
+
+def _ask(name: str | None, given: Choices, project: Path | None) -> tuple[str, Choices]:
+    """The questions asked before writing an endpoint; each answer defaults
+    to the endpoint's recorded option, or for a new one to the default
+    `--yes` takes too."""
+    from dataclasses import replace
+
     from rich.prompt import Confirm, Prompt
 
-    answers: dict[str, Any] = {}
-    answers["name"] = name or Prompt.ask("Endpoint name (e.g. chat, notifications)")
-    answers["auth"] = Confirm.ask("Require a JWT to connect?", default=True)
-    answers["rooms"] = Confirm.ask(
-        "Support rooms (join/leave, presence)?", default=True
-    )
-    answers["broadcast"] = Confirm.ask("Broadcast to every connection?", default=False)
+    from wsgen.options import DEFAULTS
+
+    name = name or Prompt.ask("Endpoint name (e.g. chat, notifications)")
+    start = _recorded(project, name) or DEFAULTS
+    auth = Confirm.ask("Require a JWT to connect?", default=start.auth)
+    rooms = Confirm.ask("Support rooms (join/leave, presence)?", default=start.rooms)
+    broadcast = Confirm.ask("Broadcast to every connection?", default=start.broadcast)
     extra = Prompt.ask(
-        "Extra message types (space-separated, empty for none)", default=""
+        "Extra message types (space-separated, empty for none)",
+        default=" ".join(start.message_types),
     )
-    answers["message_types"] = extra.split()
-    return answers
+    answers = replace(
+        given,
+        auth=auth,
+        rooms=rooms,
+        broadcast=broadcast,
+        message_types=tuple(extra.split()),
+    )
+    return name, answers
 
 
 @cli.command("new")
@@ -181,10 +209,17 @@ def new(
         False, "--json", help="Print the plan (and result) as JSON; never prompt."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Overwrite existing files that differ."
+        False,
+        "--force",
+        help="Overwrite existing files that differ; take authentication away"
+        " without a question.",
     ),
     yes: bool = typer.Option(
-        False, "--yes", "-y", help="Never prompt; absent flags are off."
+        False,
+        "--yes",
+        "-y",
+        help="Never prompt; options not given keep the endpoint's recorded ones"
+        " (a new endpoint: the defaults).",
     ),
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip importing the app to verify the route."
@@ -194,32 +229,32 @@ def new(
     vcs_ref: str | None = _vcs_ref_option(),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
+    from wsgen.options import Choices
     from wsgen.spec import normalize_jwt_settings
 
     try:
-        no_flags = (
-            auth is None and rooms is None and broadcast is None and not message_type
-        )
-        if not yes and not as_json and _interactive() and (name is None or no_flags):
-            answers = _ask(name)
-            name, auth, rooms, broadcast = (
-                answers["name"],
-                answers["auth"],
-                answers["rooms"],
-                answers["broadcast"],
-            )
-            message_type = answers["message_types"]
+        given = Choices(
+            auth=auth, rooms=rooms, broadcast=broadcast,
+            message_types=tuple(message_type) or None, path=path, client=client,
+            backend=backend, template=template, app=app_ref,
+        )  # fmt: skip
+        if (
+            not yes
+            and not as_json
+            and _interactive()
+            and (name is None or not given.features_given)
+        ):
+            name, given = _ask(name, given, project)
         if name is None:
             raise UsageError(
                 "Missing the endpoint name.",
                 hint="Run e.g. `wsgen chat --auth --rooms`.",
             )
         _generate(
-            name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
-            dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
-            client=client, backend=backend,
+            name, given, project, dry_run=dry_run, as_json=as_json, force=force,
+            yes=yes, verify=not no_verify,
             jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
-            template=template, template_ref=vcs_ref, install=install,
+            template_ref=vcs_ref, install=install,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -227,28 +262,25 @@ def new(
 
 def _generate(
     name: str,
-    auth: bool,
-    rooms: bool,
-    broadcast: bool,
-    message_types: list[str],
-    path: str | None,
+    given: Choices,
     project: Path | None,
-    app_ref: str | None,
     *,
     dry_run: bool,
     as_json: bool,
     force: bool,
     yes: bool,
     verify: bool,
-    client: str | None = None,
     merge: bool = False,
-    backend: str | None = None,
     jwt_settings: str | None = None,
-    template: str | None = None,
     template_ref: str | None = None,
     install: bool = False,
+    remove_auth: bool | None = None,
 ) -> None:
+    """Generate NAME: options not given keep the endpoint's recorded ones (or
+    the defaults); without a question to ask, taking authentication away
+    needs `remove_auth` (default: `force`)."""
     from wsgen.generate import build_generation, project_root
+    from wsgen.options import DEFAULTS
     from wsgen.plan import apply
     from wsgen.spec import build_spec
 
@@ -257,6 +289,9 @@ def _generate(
             "--install installs what verifying finds missing; --no-verify skips it.",
             hint="Drop one of the two.",
         )
+    recorded = _recorded(project, name)
+    chosen = given.over(recorded or DEFAULTS)
+    template = chosen.template
     if template is not None:
         from wsgen.copier_source import resolve_source
 
@@ -266,20 +301,29 @@ def _generate(
 
     spec = build_spec(
         name,
-        auth=auth,
-        rooms=rooms,
-        broadcast=broadcast,
-        message_types=message_types,
-        path=path,
-        client=client,
-        backend=backend,
+        auth=chosen.auth,
+        rooms=chosen.rooms,
+        broadcast=chosen.broadcast,
+        message_types=chosen.message_types,
+        path=chosen.path,
+        client=chosen.client,
+        backend=chosen.backend,
         jwt_settings=jwt_settings,
         template=template,
         template_ref=template_ref,
     )
     root = project_root(project)
-    generation = build_generation(root, spec, app_ref=app_ref, force=force, merge=merge)
+    generation = build_generation(
+        root, spec, app_ref=chosen.app, force=force, merge=merge
+    )
     plan = generation.plan
+    removes_auth = recorded is not None and recorded.auth and not spec.auth
+    if removes_auth:
+        plan.warnings.append(
+            f"this removes authentication from {spec.name!r}: any client can connect"
+            " (keep it with --auth)"
+        )
+    asks = not yes and not as_json and _interactive()
     if not as_json:
         from wsgen.output import print_plan
 
@@ -302,10 +346,19 @@ def _generate(
         if as_json:
             print(json.dumps(plan.to_json(applied=False), indent=2))
         raise typer.Exit(EXIT_REFUSED if plan.conflicts else EXIT_OK)
-    if not yes and not as_json and _interactive() and plan.writes:
+    if (
+        removes_auth
+        and not asks
+        and not (force if remove_auth is None else remove_auth)
+    ):
+        raise RefusedError(
+            f"This run removes authentication from the endpoint {spec.name!r}.",
+            hint="Nothing was written; add --force to remove it, or keep it with --auth.",
+        )
+    if asks and plan.writes:
         from rich.prompt import Confirm
 
-        if not Confirm.ask("Apply this plan?", default=True):
+        if not Confirm.ask("Apply this plan?", default=not removes_auth):
             print("Nothing written.")
             raise typer.Exit(EXIT_OK)
     apply(root, plan)
@@ -442,6 +495,9 @@ def destroy(
         False, "--dry-run", help="Print the plan; change nothing."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before removing (a terminal asks)."
+    ),
 ) -> None:
     """Undo a generation: remove its files, registration and (last) runtime."""
     from wsgen.destroy import build_destroy
@@ -455,6 +511,12 @@ def destroy(
             from wsgen.output import print_plan
 
             print_plan(plan, dry_run=dry_run)
+        if not dry_run and not yes and not as_json and _interactive():
+            from rich.prompt import Confirm
+
+            if not Confirm.ask(f"Remove {plan.endpoint}?", default=False):
+                print("Nothing changed.")
+                raise typer.Exit(EXIT_OK)
         if not dry_run:
             apply(root, plan)
     except WsgenError as error:
@@ -494,6 +556,10 @@ def upgrade(
         False, "--dry-run", help="Print the plan; write nothing."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
+    force: bool = typer.Option(
+        False, "--force", help="With --no-auth: take authentication away, no question."
+    ),
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip verifying the route."
     ),
@@ -517,25 +583,17 @@ def upgrade(
                 f"No endpoint {name!r} to upgrade (endpoints: {known}).",
                 hint="Generate it first with `wsgen NAME`.",
             )
-        options = record.options
+        from wsgen.options import Choices
 
-        def pick(given: Any, key: str) -> Any:
-            return options.get(key) if given is None else given
-
+        given = Choices(
+            auth=auth, rooms=rooms, broadcast=broadcast,
+            message_types=tuple(message_type) if message_type else None,
+            path=path, client=client, backend=backend, template=template,
+        )  # fmt: skip
         _generate(
-            record.name,
-            bool(pick(auth, "auth")),
-            bool(pick(rooms, "rooms")),
-            bool(pick(broadcast, "broadcast")),
-            list(pick(message_type or None, "message_types") or []),
-            pick(path, "path"),
-            project,
-            options.get("app"),
-            dry_run=dry_run, as_json=as_json, force=False, yes=True,
-            verify=not no_verify, client=pick(client, "client"), merge=True,
-            backend=pick(backend, "backend"),
-            template=pick(template, "template"), template_ref=vcs_ref,
-            install=install,
+            record.name, given, project, dry_run=dry_run, as_json=as_json,
+            force=False, yes=yes, verify=not no_verify, merge=True,
+            template_ref=vcs_ref, remove_auth=force, install=install,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -546,6 +604,9 @@ def install_command(
     project: Path | None = _project_option(),
     force: bool = typer.Option(
         False, "--force", help="Replace a different existing command file."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before writing (a terminal asks)."
     ),
 ) -> None:
     """Write .claude/commands/ws.md, a slash command that drives wsgen."""
@@ -561,6 +622,13 @@ def install_command(
                 f"{plan.conflicts[0].path} exists and differs.",
                 hint="Re-run with --force to replace it.",
             )
+        change = plan.changes[0]
+        if change.writes and not yes and _interactive():
+            from rich.prompt import Confirm
+
+            if not Confirm.ask(f"{change.action} {change.path}?", default=True):
+                print("Nothing written.")
+                raise typer.Exit(EXIT_OK)
         apply(root, plan)
     except WsgenError as error:
         _fail(error, False)

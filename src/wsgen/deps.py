@@ -1,24 +1,39 @@
-"""Runtime dependencies of generated code, added where the host declares its own.
+"""Runtime dependencies of generated code, added where the host declares its web stack.
 
-Edits are textual insertions so every other byte of the file stays as it was;
-nothing is ever installed.
+Each edit is one insertion into the file as read (line endings included), so
+every other byte stays as it was, and the manifest records the inserted text:
+`destroy` takes out exactly that. Nothing is ever installed.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from wsgen.projectconfig import ProjectConfig
+from wsgen.projectconfig import ProjectConfig, canonical, requirement_name
 
-# What the generated runtime imports, with the lowest versions it is tested on.
-RUNTIME_REQUIREMENTS = {
-    "fastapi": "fastapi>=0.115",
-    "pyjwt": "pyjwt>=2.8",
-    "structlog": "structlog>=24.1",
+# The one table of what the generated runtime needs: the distribution, with
+# the lowest version it is tested on, and the module the runtime imports
+# (before taking a dependency out again, `destroy` checks that no host code
+# has come to import it; not FastAPI, which every host imported before).
+RUNTIME_PACKAGES: dict[str, tuple[str, str | None]] = {
+    "fastapi": ("fastapi>=0.115", None),
+    "pyjwt": ("pyjwt>=2.8", "jwt"),
+    "structlog": ("structlog>=24.1", "structlog"),
 }
 # What a backend other than memory adds to them.
-BACKEND_REQUIREMENTS = {"redis": {"redis": "redis>=5"}}
+BACKEND_PACKAGES: dict[str, dict[str, tuple[str, str | None]]] = {
+    "redis": {"redis": ("redis>=5", "redis")}
+}
+RUNTIME_REQUIREMENTS = {name: spec for name, (spec, _) in RUNTIME_PACKAGES.items()}
+
+
+def import_name(requirement: str) -> str | None:
+    """The module a requirement wsgen adds is imported as (None: not one of them)."""
+    name = requirement_name(requirement)
+    tables = [RUNTIME_PACKAGES, *BACKEND_PACKAGES.values()]
+    return next((t[name][1] for t in tables if name in t), None)
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,9 @@ class DependencyEdit:
     file: str | None  # None: the host declares dependencies nowhere wsgen can edit
     missing: tuple[str, ...]
     new_text: str | None
+    at: int = 0  # where `inserted` goes in the file's text
+    inserted: str = ""
+    where: str = ""  # the list it goes into, as the plan names it
 
 
 def _newline(text: str) -> str:
@@ -83,86 +101,170 @@ def _code_end(text: str, start: int, end: int) -> int:
     return last
 
 
-def _add_to_pep621(text: str, specs: list[str]) -> str | None:
-    """Insert into `[project] dependencies = [...]`, keeping the file's style."""
-    section = re.search(r"(?m)^\[project\]\s*$", text)
-    if not section:
+Insertion = tuple[int, str]  # (offset in the text, the text inserted there)
+
+
+def _section(text: str, header: str) -> tuple[int, int] | None:
+    """Start and end of the body of the TOML table `[header]`."""
+    found = re.search(rf"(?m)^\[{re.escape(header)}\][ \t]*\r?$", text)
+    if not found:
         return None
-    start = section.end()
+    start = found.end()
     next_table = re.search(r"(?m)^\[", text[start:])
-    end = start + next_table.start() if next_table else len(text)
-    deps = re.search(r"(?m)^dependencies\s*=\s*\[", text[start:end])
-    if not deps:
+    return start, start + next_table.start() if next_table else len(text)
+
+
+def _insert_into_array(
+    text: str, header: str, key: str, specs: list[str]
+) -> Insertion | None:
+    """Insert into `key = [...]` of `[header]`, keeping the file's style."""
+    bounds = _section(text, header)
+    if bounds is None:
         return None
-    open_at = start + deps.end()
+    start, end = bounds
+    key_pattern = rf"(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')"
+    found = re.search(rf"(?m)^{key_pattern}\s*=\s*\[", text[start:end])
+    if not found:
+        return None
+    open_at = start + found.end()
     close_at = _closing_bracket(text, open_at)
     if close_at < 0:
         return None
     inner = text[open_at:close_at]
     nl = _newline(text)
+    last = _code_end(text, open_at, close_at)
+    trailing_comma = last > open_at and text[last - 1] == ","
     if "\n" in inner:  # multi-line array: one item a line, same indent
         indent_match = re.search(r"\n([ \t]+)\S", inner)
         indent = indent_match.group(1) if indent_match else "    "
-        body = inner.rstrip(" \t")
-        last = _code_end(text, open_at, close_at)
-        if text[last - 1] == "," or last == open_at:
+        if trailing_comma or last == open_at:
+            body = inner.rstrip(" \t")
             lines = "".join(f'{indent}"{s}",{nl}' for s in specs)
-            insert_at = open_at + len(body)
-            if not body.endswith("\n"):
-                lines = nl + lines
-            return text[:insert_at] + lines + text[insert_at:]
-        lines = "".join(f',{nl}{indent}"{s}"' for s in specs) + ","
-        return text[:last] + lines + text[last:]
-    items = inner.strip()
+            return open_at + len(body), (lines if body.endswith("\n") else nl + lines)
+        # No trailing comma: add one after the last item, and none at the end.
+        return last, "".join(f',{nl}{indent}"{s}"' for s in specs)
     added = ", ".join(f'"{s}"' for s in specs)
-    new_inner = f"{items.rstrip(',')}, {added}" if items else added
-    return text[:open_at] + new_inner + text[close_at:]
+    if last == open_at:
+        return open_at, added
+    return last, (f" {added}," if trailing_comma else f", {added}")
 
 
-def _add_to_poetry(text: str, specs: list[str]) -> str | None:
-    section = re.search(r"(?m)^\[tool\.poetry\.dependencies\]\s*$", text)
-    if not section:
+def _insert_into_poetry(text: str, header: str, specs: list[str]) -> Insertion | None:
+    bounds = _section(text, header)
+    if bounds is None:
         return None
-    start = section.end()
-    next_table = re.search(r"(?m)^\[", text[start:])
-    end = start + next_table.start() if next_table else len(text)
+    start, end = bounds
     body = text[start:end].rstrip()
-    insert_at = start + len(body)
     nl = _newline(text)
     lines = ""
     for spec in specs:
         name, _, version = spec.partition(">=")
         lines += f'{nl}{name} = ">={version}"'
-    return text[:insert_at] + lines + text[insert_at:]
+    return start + len(body), lines
 
 
-def _add_to_requirements(text: str, specs: list[str]) -> str:
+def _append_to_requirements(text: str, specs: list[str]) -> Insertion:
     nl = _newline(text)
     prefix = "" if not text or text.endswith("\n") else nl
-    return text + prefix + "".join(s + nl for s in specs)
+    return len(text), prefix + "".join(s + nl for s in specs)
 
 
 def requirements_for(backend: str = "memory") -> dict[str, str]:
-    return {**RUNTIME_REQUIREMENTS, **BACKEND_REQUIREMENTS.get(backend, {})}
+    backend_table = BACKEND_PACKAGES.get(backend, {})
+    return {
+        **RUNTIME_REQUIREMENTS,
+        **{name: spec for name, (spec, _) in backend_table.items()},
+    }
+
+
+def _names(specs: Any) -> set[str]:
+    if isinstance(specs, dict):  # Poetry: {name = version}
+        return {canonical(str(name)) for name in specs}
+    if not isinstance(specs, list):
+        return set()
+    return {
+        n for spec in specs if isinstance(spec, str) and (n := requirement_name(spec))
+    }
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A list of dependencies wsgen can insert into."""
+
+    file: str
+    text: str
+    where: str  # as the plan names it
+    declared: set[str]  # what is installed with it (core included)
+    header: str = ""  # its TOML table; "": a requirements file
+    key: str | None = None  # the array's key in that table; None: a Poetry table
+    main: bool = False  # the project's main list
+
+    def insert(self, specs: list[str]) -> Insertion | None:
+        if not self.header:
+            return _append_to_requirements(self.text, specs)
+        if self.key is None:
+            return _insert_into_poetry(self.text, self.header, specs)
+        return _insert_into_array(self.text, self.header, self.key, specs)
+
+
+def _targets(config: ProjectConfig) -> list[_Target]:
+    """Every list that could hold the web stack, main lists first."""
+    targets = []
+    text = config.pyproject_text
+    if text is not None:
+        data = config.pyproject
+        project = data.get("project", {})
+        poetry = data.get("tool", {}).get("poetry", {})
+        core = _names(project.get("dependencies"))
+        main = _names(poetry.get("dependencies"))
+        file = "pyproject.toml"
+        if isinstance(project.get("dependencies"), list):
+            targets.append(_Target(file, text, "project.dependencies", core,
+                                   "project", "dependencies", main=True))  # fmt: skip
+        if isinstance(poetry.get("dependencies"), dict):
+            targets.append(_Target(file, text, "tool.poetry.dependencies", main,
+                                   "tool.poetry.dependencies", main=True))  # fmt: skip
+        for extra, specs in (project.get("optional-dependencies") or {}).items():
+            targets.append(_Target(file, text, f"the extra {extra!r}",
+                                   core | _names(specs),
+                                   "project.optional-dependencies", extra))  # fmt: skip
+        for group, specs in (data.get("dependency-groups") or {}).items():
+            targets.append(_Target(file, text, f"the dependency group {group!r}",
+                                   core | _names(specs), "dependency-groups", group))  # fmt: skip
+        for group, table in (poetry.get("group") or {}).items():
+            if isinstance(table, dict) and isinstance(table.get("dependencies"), dict):
+                targets.append(_Target(file, text, f"the Poetry group {group!r}",
+                                       main | _names(table["dependencies"]),
+                                       f"tool.poetry.group.{group}.dependencies"))  # fmt: skip
+    if config.requirements_file and config.requirements_text is not None:
+        requirements = config.requirements_text
+        targets.append(_Target(config.requirements_file, requirements,
+                               config.requirements_file,
+                               _names(requirements.splitlines()), main=True))  # fmt: skip
+    return targets
 
 
 def plan_dependencies(config: ProjectConfig, backend: str = "memory") -> DependencyEdit:
-    file, declared, _ = config.declared()
-    missing = [
-        spec for name, spec in requirements_for(backend).items() if name not in declared
-    ]
+    """The insertion that declares what the runtime needs, beside FastAPI.
+
+    The list that declares FastAPI (core, an extra, a dependency group, or a
+    requirements file) gets them; with FastAPI declared nowhere, the
+    project's main list does (and gets FastAPI too).
+    """
+    wanted = requirements_for(backend)
+    targets = _targets(config)
+    target = next((t for t in targets if "fastapi" in t.declared), None)
+    target = target or next((t for t in targets if t.main), None)
+    if target is None:
+        return DependencyEdit(None, tuple(wanted.values()), None)
+    missing = [spec for name, spec in wanted.items() if name not in target.declared]
     if not missing:
-        return DependencyEdit(file, (), None)
-    if file is None:
+        return DependencyEdit(target.file, (), None)
+    insertion = target.insert(missing)
+    if insertion is None:
         return DependencyEdit(None, tuple(missing), None)
-    if file == "pyproject.toml":
-        assert config.pyproject_text is not None
-        if config.project_dependencies is not None:
-            new_text = _add_to_pep621(config.pyproject_text, missing)
-        else:
-            new_text = _add_to_poetry(config.pyproject_text, missing)
-        return DependencyEdit(file if new_text else None, tuple(missing), new_text)
-    assert config.requirements_text is not None
+    at, inserted = insertion
+    new_text = target.text[:at] + inserted + target.text[at:]
     return DependencyEdit(
-        file, tuple(missing), _add_to_requirements(config.requirements_text, missing)
+        target.file, tuple(missing), new_text, at, inserted, target.where
     )

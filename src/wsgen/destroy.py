@@ -3,23 +3,31 @@
 Generated files unchanged since generation are removed; edited ones are kept
 and listed (removed with --force). The registration lines come out of the
 host file, and with the last endpoint go the shared runtime, the manifest
-and the dependencies wsgen added that nothing else imports.
+and the exact text wsgen inserted into dependency lists. A file that stays
+and still imports a module destroy would remove stops it: that would leave
+an app that no longer imports.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
+from wsgen.deps import import_name
 from wsgen.errors import RefusedError
-from wsgen.generate import base_path
-from wsgen.manifest import MANIFEST_NAME, Manifest, content_hash, dumps, read_manifest
+from wsgen.generate import BASE_DIR, base_path
+from wsgen.manifest import (
+    MANIFEST_NAME,
+    DependencyInsert,
+    Manifest,
+    content_hash,
+    dumps,
+    read_manifest,
+)
 from wsgen.plan import FileChange, Plan
-from wsgen.projectconfig import canonical, requirement_name
-from wsgen.scan import scan_project
-
-# What each dependency wsgen may add is imported as, to tell if host code still uses it.
-IMPORT_NAMES = {"pyjwt": "jwt", "structlog": "structlog"}
+from wsgen.projectconfig import canonical
+from wsgen.scan import ProjectFiles, read_text, scan_project
 
 
 def remove_registration(
@@ -57,14 +65,92 @@ def remove_dependencies(text: str, specs: list[str]) -> str:
     return "".join(out)
 
 
-def _still_imported(root: Path, module: str, generated: set[str]) -> bool:
-    files = scan_project(root)
+def undo_insert(text: str, edit: DependencyInsert) -> str | None:
+    """`text` without what `edit` inserted; None when it is no longer there
+    once (edited since, or ambiguous)."""
+    end = edit.at + len(edit.text)
+    if text[edit.at : end] == edit.text:
+        return text[: edit.at] + text[end:]
+    if text.count(edit.text) == 1:
+        at = text.index(edit.text)
+        return text[:at] + text[at + len(edit.text) :]
+    return None
+
+
+def _importers(files: ProjectFiles, module: str, skip: set[str]) -> list[str]:
+    """Files outside `skip` that import `module` (a top-level name)."""
     pattern = re.compile(rf"^\s*(import|from)\s+{re.escape(module)}\b", re.MULTILINE)
-    return any(
-        pattern.search(text)
-        for rel, text in files.texts.items()
-        if rel not in generated
-    )
+    return [
+        rel
+        for rel, text in sorted(files.texts.items())
+        if rel not in skip and pattern.search(text)
+    ]
+
+
+def _module_of(path: str, base: str) -> str | None:
+    """The dotted module a .py file is imported as, from the import root `base`."""
+    if not path.endswith(".py") or not path.startswith(base):
+        return None
+    parts = path[len(base) : -len(".py")].split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts) if parts else None
+
+
+def _imported_modules(
+    tree: ast.Module, module: str | None, is_package: bool
+) -> set[str]:
+    """Every module name an import in `tree` may refer to (absolute)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if module is None:
+                    continue
+                parts = module.split(".")
+                keep = len(parts) - node.level + (1 if is_package else 0)
+                if keep < 0:
+                    continue
+                prefix = ".".join(parts[:keep])
+                source = ".".join(p for p in (prefix, node.module or "") if p)
+            else:
+                source = node.module or ""
+            names.add(source)
+            names.update(f"{source}.{alias.name}" for alias in node.names)
+    return names
+
+
+def refuse_dangling_imports(
+    texts: dict[str, str], removed: set[str], base: str, kept_generated: set[str]
+) -> None:
+    """Refuse when a file that stays imports a module that goes."""
+    stem = {m.rsplit(".", 1)[-1] for m in removed}
+    for path, text in sorted(texts.items()):
+        if not any(name in text for name in stem):
+            continue  # cheap: no file imports a module without naming it
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        module = _module_of(path, base)
+        imported = _imported_modules(tree, module, path.endswith("__init__.py"))
+        hit = sorted(
+            name
+            for name in imported
+            if any(name == m or name.startswith(m + ".") for m in removed)
+        )
+        if hit:
+            how = (
+                "Re-run with --force to remove it too, or take that import out"
+                if path in kept_generated
+                else "Take that import out first"
+            )
+            raise RefusedError(
+                f"{path} imports {hit[0]}, which destroy would remove.",
+                hint=f"{how}; nothing was changed.",
+            )
 
 
 def _file_change(
@@ -88,6 +174,137 @@ def _file_change(
         data,
         "edited since generation; kept (--force removes it)",
     )
+
+
+def _import_root(manifest: Manifest) -> str:
+    """The folder modules are imported from (`src/` in a src layout)."""
+    tail = str(manifest.runtime_context.get("runtime_module", "")).replace(".", "/")
+    folder = manifest.runtime_dir
+    return folder[: len(folder) - len(tail)] if tail and folder.endswith(tail) else ""
+
+
+def _refuse_if_still_imported(
+    root: Path,
+    manifest: Manifest,
+    plan: Plan,
+    files: ProjectFiles,
+    new_host: tuple[str, str] | None,
+) -> None:
+    deleted = {c.path for c in plan.changes if c.action == "delete"}
+    base = _import_root(manifest)
+    # A package whose folder keeps modules of yours still imports (as a
+    # namespace package): only modules that really go count.
+    removed = {
+        m
+        for path in deleted
+        if (m := _module_of(path, base))
+        and not (
+            path.endswith("/__init__.py")
+            and any(
+                other.relative_to(root).as_posix() not in deleted
+                for other in (root / path).parent.rglob("*.py")
+            )
+        )
+    }
+    if not removed:
+        return
+    kept = {c.path for c in plan.changes if c.action == "keep"}
+    texts = {p: t for p, t in files.texts.items() if p not in deleted}
+    for path in kept:
+        if path.endswith(".py"):
+            texts[path] = read_text(root / path)
+    if new_host is not None:
+        texts[new_host[0]] = new_host[1]
+    refuse_dangling_imports(texts, removed, base, kept)
+
+
+def _base_copies(
+    root: Path, endpoint_files: dict[str, str], last: bool
+) -> list[FileChange]:
+    """upgrade's pristine copies: the endpoint's, and all of them with the last."""
+    if last:
+        folder = root / BASE_DIR
+        paths = (
+            sorted(
+                p.relative_to(root).as_posix() for p in folder.rglob("*") if p.is_file()
+            )
+            if folder.is_dir()
+            else []
+        )
+    else:
+        paths = [base_path(p) for p in sorted(endpoint_files)]
+    return [
+        FileChange(path, "delete", "base", b"", (root / path).read_bytes())
+        for path in paths
+        if (root / path).is_file()
+    ]
+
+
+def _dependency_changes(
+    root: Path, manifest: Manifest, files: ProjectFiles, generated: set[str], plan: Plan
+) -> list[FileChange]:
+    """Take out, newest first, exactly what generation inserted."""
+    if not manifest.dependency_edits:
+        return _legacy_dependency_changes(root, manifest, files, generated, plan)
+    texts: dict[str, tuple[bytes, str]] = {}
+    removed: list[str] = []
+    for edit in reversed(manifest.dependency_edits):
+        path = root / edit.file
+        if edit.file not in texts:
+            if not path.is_file():
+                continue
+            old = path.read_bytes()
+            texts[edit.file] = (old, old.decode("utf-8"))
+        old, text = texts[edit.file]
+        users = [
+            f"{req} ({', '.join(found)} imports {module})"
+            for req in edit.requirements
+            if (module := import_name(req))
+            and (found := _importers(files, module, generated))
+        ]
+        if users:
+            plan.warnings.append(
+                f"kept the dependency lines wsgen added to {edit.file}: "
+                + "; ".join(users)
+            )
+            continue
+        new_text = undo_insert(text, edit)
+        if new_text is None:
+            plan.warnings.append(
+                f"the dependency lines wsgen added to {edit.file} were changed; "
+                "left as they are: " + ", ".join(edit.requirements)
+            )
+            continue
+        texts[edit.file] = (old, new_text)
+        removed.extend(edit.requirements)
+    if removed:
+        plan.notes.append("dependencies removed: " + ", ".join(sorted(removed)))
+    return [
+        FileChange(file, "edit", "dependencies", text.encode("utf-8"), old)
+        for file, (old, text) in sorted(texts.items())
+        if text.encode("utf-8") != old
+    ]
+
+
+def _legacy_dependency_changes(
+    root: Path, manifest: Manifest, files: ProjectFiles, generated: set[str], plan: Plan
+) -> list[FileChange]:
+    """Manifests written before edits were recorded: drop the lines by name."""
+    removable = [
+        spec
+        for spec in manifest.dependencies
+        if not (module := import_name(spec)) or not _importers(files, module, generated)
+    ]
+    for dep_file in ("pyproject.toml", "requirements.txt"):
+        dep_path = root / dep_file
+        if removable and dep_path.is_file():
+            old = dep_path.read_bytes()
+            new_text = remove_dependencies(old.decode("utf-8"), removable)
+            if new_text.encode("utf-8") != old:
+                plan.notes.append("dependencies removed: " + ", ".join(removable))
+                return [FileChange(dep_file, "edit", "dependencies",
+                                   new_text.encode("utf-8"), old)]  # fmt: skip
+    return []
 
 
 def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
@@ -121,57 +338,32 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         if change is not None:
             plan.changes.append(change)
 
-    for change in list(plan.changes):
-        base = root / base_path(change.path)
-        if change.action in ("delete", "keep") and base.is_file():
-            data = base.read_bytes()
-            plan.changes.append(
-                FileChange(base_path(change.path), "delete", "base", b"", data)
-            )
-
     reg = record.registration
     host = root / reg.get("file", "")
+    new_host: str | None = None
     if host.is_file():
         old = host.read_bytes()
         text = old.decode("utf-8")
-        new = remove_registration(
+        new_host = remove_registration(
             text,
             reg.get("import", ""),
             reg.get("include", ""),
             bool(reg.get("added_blank_line")),
         )
-        if new != text:
+        if new_host != text:
             plan.changes.append(
                 FileChange(
-                    reg["file"], "edit", "registration", new.encode("utf-8"), old
+                    reg["file"], "edit", "registration", new_host.encode("utf-8"), old
                 )
             )
 
-    if last and manifest.dependencies:
+    files = scan_project(root)
+    host_after = (reg["file"], new_host) if new_host is not None else None
+    _refuse_if_still_imported(root, manifest, plan, files, host_after)
+    plan.changes.extend(_base_copies(root, record.files, last))
+    if last:
         generated = set(owned)
-        removable = [
-            spec
-            for spec in manifest.dependencies
-            if (name_ := requirement_name(spec)) in IMPORT_NAMES
-            and not _still_imported(root, IMPORT_NAMES[name_], generated)
-        ]
-        for dep_file in ("pyproject.toml", "requirements.txt"):
-            dep_path = root / dep_file
-            if removable and dep_path.is_file():
-                old = dep_path.read_bytes()
-                new_text = remove_dependencies(old.decode("utf-8"), removable)
-                if new_text.encode("utf-8") != old:
-                    plan.changes.append(
-                        FileChange(
-                            dep_file,
-                            "edit",
-                            "dependencies",
-                            new_text.encode("utf-8"),
-                            old,
-                        )
-                    )
-                    plan.notes.append("dependencies removed: " + ", ".join(removable))
-                    break
+        plan.changes.extend(_dependency_changes(root, manifest, files, generated, plan))
 
     manifest_path = root / MANIFEST_NAME
     old_manifest = manifest_path.read_bytes()
@@ -188,6 +380,7 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
             runtime_context=manifest.runtime_context,
             package_files=dict(manifest.package_files),
             dependencies=manifest.dependencies,
+            dependency_edits=manifest.dependency_edits,
             endpoints={k: v for k, v in manifest.endpoints.items() if k != record.name},
         )
         still = remaining.all_hashes()  # accepted edits of files that remain

@@ -16,6 +16,7 @@ from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError, require_folder
 from wsgen.manifest import (
     MANIFEST_NAME,
+    DependencyInsert,
     EndpointRecord,
     Manifest,
     content_hash,
@@ -228,6 +229,11 @@ def build_generation(
             )
         )
 
+    inserted = (
+        DependencyInsert(deps.file, deps.at, deps.inserted, deps.missing)
+        if deps.file and deps.new_text is not None
+        else None
+    )
     new_manifest = _updated_manifest(
         manifest,
         spec,
@@ -238,6 +244,7 @@ def build_generation(
         ep_context,
         deps.missing if deps.file else (),
         added_blank,
+        inserted,
     )
     new_manifest.accepted = _still_accepted(manifest.accepted, changes)
     manifest_text = dumps(new_manifest)
@@ -264,6 +271,9 @@ def build_generation(
     plan.notes.extend(spec.notes)
     plan.notes.extend(layout.notes)
     plan.notes.extend(template_notes)
+    if inserted is not None:
+        in_file = "" if deps.where == deps.file else f" in {deps.file}"
+        plan.notes.append(f"dependencies go into {deps.where}{in_file}")
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
@@ -450,6 +460,7 @@ def _updated_manifest(
     ep_context: dict[str, Any],
     deps_added: tuple[str, ...],
     added_blank: bool,
+    dependency_edit: DependencyInsert | None = None,
 ) -> Manifest:
     updated = Manifest(
         version=__version__,
@@ -458,6 +469,10 @@ def _updated_manifest(
         runtime_context=rt_context,
         package_files=dict(manifest.package_files),
         dependencies=sorted(set(manifest.dependencies) | set(deps_added)),
+        dependency_edits=[
+            *manifest.dependency_edits,
+            *([dependency_edit] if dependency_edit else []),
+        ],
         endpoints=dict(manifest.endpoints),
     )
     previous = manifest.endpoints.get(spec.name)

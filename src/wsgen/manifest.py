@@ -43,6 +43,25 @@ class EndpointRecord:
     user_files: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DependencyInsert:
+    """Text wsgen inserted into a dependency list, so destroy can take it out."""
+
+    file: str
+    at: int  # offset in the file's text when inserted
+    text: str  # exactly what was inserted (line endings, commas, quotes)
+    requirements: tuple[str, ...]  # what it declares
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "at": self.at, "text": self.text,
+                "requirements": list(self.requirements)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DependencyInsert:
+        return cls(str(data["file"]), int(data["at"]), str(data["text"]),
+                   tuple(data.get("requirements", ())))  # fmt: skip
+
+
 @dataclass
 class Manifest:
     version: str = ""
@@ -51,6 +70,7 @@ class Manifest:
     runtime_context: dict[str, Any] = field(default_factory=dict)
     package_files: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
+    dependency_edits: list[DependencyInsert] = field(default_factory=list)
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
     # Runtime files edited on purpose (`wsgen check --accept`): path -> the
     # hash of the accepted content. The generated hash stays in `files`.
@@ -125,7 +145,13 @@ def dumps(manifest: Manifest) -> str:
         HEADER
         + _table(
             "wsgen",
-            {"version": manifest.version, "dependencies": manifest.dependencies},
+            {
+                "version": manifest.version,
+                "dependencies": manifest.dependencies,
+                # Only when there are: manifests without edits stay as they were.
+                "dependency_edits": [e.to_dict() for e in manifest.dependency_edits]
+                or None,
+            },
         ),
         _table(
             "runtime",
@@ -175,6 +201,10 @@ def loads(text: str) -> Manifest:
         package_files={p: h for p, h in all_runtime.items() if p in package_names},
         dependencies=list(data.get("wsgen", {}).get("dependencies", [])),
         accepted=dict(data.get("accepted", {})),
+        dependency_edits=[
+            DependencyInsert.from_dict(edit)
+            for edit in data.get("wsgen", {}).get("dependency_edits", [])
+        ],
     )
     for name, table in data.get("endpoints", {}).items():
         table = dict(table)
@@ -211,6 +241,8 @@ def read_manifest(root: Path) -> Manifest | None:
         UnicodeDecodeError,
         TypeError,
         AttributeError,
+        KeyError,
+        ValueError,
     ) as exc:
         raise RefusedError(
             f"{MANIFEST_NAME} is not a valid wsgen manifest ({exc}).",

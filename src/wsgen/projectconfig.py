@@ -101,7 +101,8 @@ def load_config(root: Path) -> ProjectConfig:
     config = ProjectConfig()
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        text = pyproject.read_text(encoding="utf-8")
+        # As bytes: text mode would turn CRLF into LF, and edits must keep them.
+        text = pyproject.read_bytes().decode("utf-8")
         try:
             config.pyproject = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -128,6 +129,6 @@ def load_config(root: Path) -> ProjectConfig:
         path = root / name
         if path.is_file():
             config.requirements_file = name
-            config.requirements_text = path.read_text(encoding="utf-8")
+            config.requirements_text = path.read_bytes().decode("utf-8")
             break
     return config

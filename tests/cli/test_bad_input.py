@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, run_on_terminal, run_wsgen
 from wsgen.errors import EXIT_CHECK_UNREGISTERED, EXIT_REFUSED, EXIT_USAGE
 from wsgen.manifest import content_hash
 
@@ -388,6 +388,66 @@ CASES: dict[str, Case] = {
 }
 
 
+# --- re-runs and destroy --------------------------------------------------------
+def generated(*args: str, then: dict[str, str] | None = None) -> Callable[[Path], None]:
+    """A setup generating an endpoint, then appending `then` to files."""
+
+    def setup(root: Path) -> None:
+        result = run_wsgen(*args, "--yes", "--no-verify", cwd=root)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for rel, text in (then or {}).items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+
+    return setup
+
+
+AUTH_ROOMS = generated("chat", "--auth", "--rooms")
+NO_AUTH = "removes authentication from the endpoint 'chat'"
+CASES.update(
+    {
+        "rerun-takes-auth-away-without-a-terminal": Case(
+            ["chat", "--no-auth", "--no-verify"], EXIT_REFUSED, NO_AUTH,
+            setup=AUTH_ROOMS,
+        ),
+        "rerun-takes-auth-away-with-yes": Case(
+            ["chat", "--no-auth", "--yes", "--no-verify"], EXIT_REFUSED, NO_AUTH,
+            setup=AUTH_ROOMS,
+        ),
+        "upgrade-takes-auth-away-without-force": Case(
+            ["upgrade", "chat", "--no-auth", "--no-verify"], EXIT_REFUSED, NO_AUTH,
+            setup=AUTH_ROOMS,
+        ),
+        "destroy-keeps-an-edited-module-importing-the-runtime": Case(
+            ["destroy", "chat", "--yes"], EXIT_REFUSED,
+            "app/routers/chat.py imports app.websocket",
+            setup=generated("chat", then={"app/routers/chat.py": "# mine\n"}),
+        ),
+        "destroy-while-host-code-imports-the-runtime": Case(
+            ["destroy", "chat", "--yes"], EXIT_REFUSED,
+            "app/notify.py imports app.websocket.manager, which destroy would remove",
+            setup=generated("chat", then={
+                "app/notify.py": "from app.websocket.manager import ConnectionManager\n"
+            }),
+        ),
+        "destroy-while-host-code-imports-the-runtime-relatively": Case(
+            ["destroy", "chat", "--yes"], EXIT_REFUSED,
+            "app/notify.py imports app.websocket, which destroy would remove",
+            setup=generated("chat", then={"app/notify.py": "from .websocket import manager\n"}),
+        ),
+        "destroy-while-host-code-imports-the-route-module": Case(
+            ["destroy", "chat", "--yes"], EXIT_REFUSED,
+            "app/main.py imports app.routers.chat",
+            setup=generated("chat", then={
+                "app/main.py": "from app.routers.chat import manager as chat_manager\n"
+            }),
+        ),
+    }
+)  # fmt: skip
+
+
 def tree(root: Path) -> tuple[dict[str, bytes], frozenset[str]]:
     """Every file's bytes and the set of folders."""
     files: dict[str, bytes] = {}
@@ -497,4 +557,68 @@ def test_template_without_copier_installed(
     sys.stdin.close()
     assert info.value.code == EXIT_USAGE
     assert_one_line_error(capsys.readouterr().err, "pip install 'wsgen[copier]'")
+    assert tree(root) == before
+
+
+def test_a_rerun_without_flags_keeps_what_was_chosen(tmp_path: Path) -> None:
+    root = copy_example("app_package", tmp_path)
+    AUTH_ROOMS(root)
+    before = tree(root)
+    for args in (["chat"], ["chat", "--yes"]):
+        result = run_wsgen(*args, "--no-verify", cwd=root)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Nothing to change" in result.stdout
+        assert "unauthenticated" not in result.stdout
+        assert tree(root) == before, "auth and rooms kept, not one byte changed"
+
+
+def test_taking_auth_away_with_force_warns_and_keeps_the_rest(tmp_path: Path) -> None:
+    root = copy_example("app_package", tmp_path)
+    AUTH_ROOMS(root)
+    result = run_wsgen("chat", "--no-auth", "--force", "--no-verify", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning: this removes authentication from 'chat'" in result.stdout
+    manifest = (root / ".wsgen.toml").read_text()
+    assert "auth = false" in manifest and "rooms = true" in manifest
+
+
+def test_destroy_on_a_terminal_asks_and_no_changes_nothing(tmp_path: Path) -> None:
+    root = copy_example("app_package", tmp_path)
+    generated("chat")(root)
+    before = tree(root)
+    code, output = run_on_terminal(
+        "destroy", "chat", cwd=root, answers=[("Remove chat?", "n")]
+    )
+    assert code == 0, output
+    assert "delete" in output and "Nothing changed." in output
+    assert tree(root) == before
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "no-terminal"])
+def test_destroy_yes_removes_without_a_question(tmp_path: Path, terminal: bool) -> None:
+    root = copy_example("app_package", tmp_path)
+    original = tree(root)
+    generated("chat", "--auth", "--rooms")(root)
+    if terminal:
+        code, output = run_on_terminal("destroy", "chat", "--yes", cwd=root)
+    else:
+        result = run_wsgen("destroy", "chat", "--yes", cwd=root)
+        code, output = result.returncode, result.stdout + result.stderr
+    assert code == 0, output
+    assert "Remove chat?" not in output
+    assert tree(root) == original, "every byte back, no .wsgen folder left"
+
+
+def test_on_a_terminal_each_question_defaults_to_the_recorded_option(
+    tmp_path: Path,
+) -> None:
+    root = copy_example("app_package", tmp_path)
+    generated("chat", "--auth", "--broadcast", "-m", "ack")(root)
+    before = tree(root)
+    questions = ["Require a JWT", "Support rooms", "Broadcast", "Extra message types"]
+    code, output = run_on_terminal(
+        "chat", "--no-verify", cwd=root, answers=[(q, "") for q in questions]
+    )
+    assert code == 0, output
+    assert "Nothing to change" in output
     assert tree(root) == before

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import copy_example, run_wsgen, snapshot
+from tests.conftest import copy_example, run_on_terminal, run_wsgen, snapshot
 from wsgen import __version__
 from wsgen.cli import route_default_command
 
@@ -148,6 +148,24 @@ def test_prompts_on_a_terminal_when_no_flags_are_given(tmp_path: Path) -> None:
     assert "[endpoints.alerts]" in manifest
     assert "auth = true" in manifest and "rooms = false" in manifest
     assert 'message_types = ["ack"]' in manifest
+
+
+def test_the_prompts_default_to_what_yes_generates(tmp_path: Path) -> None:
+    """Enter on every question gives the endpoint `--yes` gives: one set of
+    defaults, with and without a terminal."""
+    asked = copy_example("app_package", tmp_path / "asked")
+    told = copy_example("app_package", tmp_path / "told")
+    questions = ["Require a JWT", "Support rooms", "Broadcast", "Extra message types"]
+    code, output = run_on_terminal(
+        "alerts", "--no-verify", cwd=asked,
+        answers=[(q, "") for q in [*questions, "Apply this plan?"]],
+    )  # fmt: skip
+    assert code == 0, output
+    assert "warning: the endpoint is unauthenticated" in output
+    result = run_wsgen("alerts", "--yes", "--no-verify", cwd=told)
+    assert result.returncode == 0, result.stderr
+    assert "warning: the endpoint is unauthenticated" in result.stdout
+    assert snapshot(asked) == snapshot(told)
 
 
 def test_install_command_writes_the_agent_command_once(tmp_path: Path) -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import EXAMPLE_NAMES, copy_example, run_wsgen, snapshot
 
 pytestmark = pytest.mark.e2e
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
@@ -24,24 +31,32 @@ def test_destroy_restores_the_original_tree(example: str, tmp_path: Path) -> Non
     assert [row["name"] for row in listed["endpoints"]] == ["chat", "feed"]
     assert all(row["status"] == "ok" for row in listed["endpoints"])
 
-    feed = next(
-        p for p in snapshot(project) if p.endswith("/feed.py") and ".wsgen" not in p
+    route = next(
+        p for p in snapshot(project) if p.endswith("/chat.py") and ".wsgen" not in p
     )
-    (project / feed).write_text((project / feed).read_text() + "# mine\n")
+    (project / route).write_text((project / route).read_text() + "# mine\n")
 
     dry = run_wsgen("destroy", "chat", "--dry-run", "--json", cwd=project)
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["applied"] is False
     assert (project / ".wsgen.toml").is_file()
 
-    for name in ("chat", "feed"):
-        result = run_wsgen("destroy", name, cwd=project)
-        assert result.returncode == 0, result.stdout + result.stderr
+    result = run_wsgen("destroy", "chat", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "kept edited files: " + route in result.stdout
 
-    after = snapshot(project)
-    assert set(after) - set(original) == {feed}, "only the edited file stays"
-    assert {p: after[p] for p in original} == original, "every other byte is back"
-    assert "kept edited files" in result.stdout
+    # The kept module imports the runtime the last destroy would remove.
+    before = snapshot(project)
+    refused = run_wsgen("destroy", "feed", cwd=project)
+    assert refused.returncode == 1
+    assert f"{route} imports " in refused.stderr
+    assert snapshot(project) == before
+
+    (project / route).unlink()
+    result = run_wsgen("destroy", "feed", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(project) == original, "every byte is back, nothing left over"
+    assert not (project / ".wsgen").exists()
 
 
 def test_destroy_unknown_endpoint_names_the_known_ones(tmp_path: Path) -> None:
@@ -108,11 +123,12 @@ def test_upgrade_keeps_hand_edits_through_a_flag_change(
     # The route module is the user's: its edits are expected, not drift.
     assert listed["auth"] is True and listed["status"] == "ok"
 
-    result = run_wsgen("destroy", "chat", cwd=project)
+    refused = run_wsgen("destroy", "chat", cwd=project)
+    assert refused.returncode == 1
+    assert f"{route} imports " in refused.stderr and "--force" in refused.stderr
+    result = run_wsgen("destroy", "chat", "--force", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    after = snapshot(project)
-    assert set(after) - set(original) == {route}
-    assert {p: after[p] for p in original} == original
+    assert snapshot(project) == original
 
 
 def test_upgrade_marks_conflicts_and_exits_non_zero(tmp_path: Path) -> None:
@@ -130,3 +146,76 @@ def test_upgrade_marks_conflicts_and_exits_non_zero(tmp_path: Path) -> None:
     merged = route.read_text()
     assert "<<<<<<< yours" in merged and "# our own guest rules" in merged
     assert "authenticate(websocket" in merged
+
+
+APP_PACKAGE_DEPS = '[\n    "fastapi>=0.115",\n    "uvicorn[standard]>=0.30",\n]'
+DEPENDENCY_FILES = {
+    "one-line-list": (
+        "app_package", "pyproject.toml",
+        lambda t: t.replace(APP_PACKAGE_DEPS, '["fastapi>=0.115", "uvicorn[standard]>=0.30"]'),
+        [],
+    ),
+    "comma-introduced": (
+        "app_package", "pyproject.toml",
+        lambda t: t.replace(APP_PACKAGE_DEPS, APP_PACKAGE_DEPS.replace('0",\n]', '0"\n]')),
+        [],
+    ),
+    "fastapi-in-an-extra": (
+        "app_package", "pyproject.toml",
+        lambda t: t.replace(
+            f"dependencies = {APP_PACKAGE_DEPS}", 'dependencies = ["pydantic>=2"]'
+        ).replace("[project.optional-dependencies]\n",
+                  f"[project.optional-dependencies]\nserver = {APP_PACKAGE_DEPS}\n"),
+        [],
+    ),
+    "crlf-requirements": (
+        "single_file", "requirements.txt", lambda t: t.replace("\n", "\r\n"), [],
+    ),
+    "crlf-pyproject": (
+        "app_package", "pyproject.toml", lambda t: t.replace("\n", "\r\n"), [],
+    ),
+    "redis-backend": ("app_package", "pyproject.toml", lambda t: t, ["--backend", "redis"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DEPENDENCY_FILES.values(), ids=DEPENDENCY_FILES.keys())
+def test_destroy_restores_the_dependency_file_byte_for_byte(
+    case: tuple[str, str, Any, list[str]], tmp_path: Path
+) -> None:
+    example, dep_file, change, args = case
+    project = copy_example(example, tmp_path)
+    path = project / dep_file
+    changed = change(path.read_bytes().decode())
+    assert changed != path.read_bytes().decode() or args, "the case changes the file"
+    path.write_bytes(changed.encode())
+    original = snapshot(project)
+
+    result = run_wsgen("chat", "--auth", *args, "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    edited = path.read_bytes().decode()
+    assert "structlog>=24.1" in edited
+    if "\r\n" in changed:
+        assert "\n" not in edited.replace("\r\n", ""), "line endings kept"
+    if dep_file == "pyproject.toml":
+        project_table = tomllib.loads(edited)["project"]
+        if "server" in project_table.get("optional-dependencies", {}):
+            assert project_table["dependencies"] == ["pydantic>=2"], "not into core"
+            assert "pyjwt>=2.8" in project_table["optional-dependencies"]["server"]
+
+    result = run_wsgen("destroy", "chat", "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(project) == original
+
+
+def test_destroy_leaves_nothing_of_its_own(tmp_path: Path) -> None:
+    """A generated file the user deleted leaves no pristine copy behind."""
+    project = copy_example("app_package", tmp_path)
+    original = snapshot(project)
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = next(p for p in snapshot(project) if p.endswith("chat_client.js"))
+    (project / client).unlink()
+    result = run_wsgen("destroy", "chat", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(project) == original
+    assert not (project / ".wsgen").exists()

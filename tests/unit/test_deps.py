@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.deps import RUNTIME_REQUIREMENTS, plan_dependencies
+from wsgen.deps import (
+    RUNTIME_REQUIREMENTS,
+    import_name,
+    plan_dependencies,
+    requirements_for,
+)
+from wsgen.destroy import undo_insert
+from wsgen.manifest import DependencyInsert
 from wsgen.projectconfig import load_config
 
 if sys.version_info >= (3, 11):
@@ -233,3 +240,99 @@ def test_pyproject_takes_precedence_over_requirements(tmp_path: Path) -> None:
         )
     )
     assert edit.file == "pyproject.toml"
+
+
+PEP621 = '[project]\nname = "x"\ndependencies = {array}\n\n[tool.x]\ny = 1\n'
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"pyproject.toml": PEP621.format(array='["fastapi>=0.115", "uvicorn"]')},
+        {"pyproject.toml": PEP621.format(array='[ "fastapi", ]')},
+        {"pyproject.toml": PEP621.format(array="[]")},
+        {"pyproject.toml": PEP621.format(array='[\n    "fastapi",\n    "uvicorn"\n]')},
+        {"pyproject.toml": PEP621.format(array='[\n  "fastapi",\n  ]')},
+        {"pyproject.toml": PEP621.format(array='[\r\n  "fastapi"\r\n]').replace("\n", "\r\n").replace("\r\r", "\r")},
+        {"pyproject.toml": '[tool.poetry.dependencies]\r\npython = "^3.10"\r\nfastapi = "*"\r\n'},
+        {"requirements.txt": "fastapi\r\nuvicorn"},
+        {"requirements.txt": "fastapi\r\nuvicorn\r\n"},
+    ],
+    ids=["one-line", "one-line-trailing-comma", "empty", "no-trailing-comma",
+         "indented-bracket", "crlf-pyproject", "crlf-poetry",
+         "requirements-no-final-newline", "crlf-requirements"],
+)  # fmt: skip
+def test_the_edit_is_one_insertion_that_undoes_exactly(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    ((rel, text),) = files.items()
+    root = project(tmp_path, {rel: text.encode()})
+    edit = plan(root)
+    assert edit.file == rel and edit.new_text is not None
+    assert edit.new_text == text[: edit.at] + edit.inserted + text[edit.at :]
+    if "\r\n" in text:  # CRLF stays CRLF: no bare LF anywhere
+        assert "\n" not in edit.new_text.replace("\r\n", "")
+    if rel == "pyproject.toml":
+        tomllib.loads(edit.new_text)
+    record = DependencyInsert(rel, edit.at, edit.inserted, edit.missing)
+    assert undo_insert(edit.new_text, record) == text
+    # An edit elsewhere in the file since: found by its text, still exact.
+    moved = "# a comment\n" + edit.new_text
+    assert undo_insert(moved, record) == "# a comment\n" + text
+
+
+def test_requirements_crlf_stays_crlf(tmp_path: Path) -> None:
+    edit = plan(project(tmp_path, {"requirements.txt": b"fastapi\r\nuvicorn\r\n"}))
+    assert edit.new_text == "fastapi\r\nuvicorn\r\npyjwt>=2.8\r\nstructlog>=24.1\r\n"
+
+
+def test_dependencies_go_into_the_extra_that_holds_fastapi(tmp_path: Path) -> None:
+    text = (
+        '[project]\nname = "x"\ndependencies = ["pydantic>=2"]\n\n'
+        "[project.optional-dependencies]\n"
+        'server = [\n    "fastapi>=0.115",\n    "uvicorn",\n]\ndev = ["pytest"]\n'
+    )
+    edit = plan(project(tmp_path, {"pyproject.toml": text}))
+    assert edit.new_text is not None and edit.where == "the extra 'server'"
+    data = tomllib.loads(edit.new_text)
+    assert data["project"]["dependencies"] == ["pydantic>=2"], "core untouched"
+    extras = data["project"]["optional-dependencies"]
+    assert extras["server"] == ["fastapi>=0.115", "uvicorn", *WANTED]
+    assert extras["dev"] == ["pytest"]
+
+
+def test_dependencies_go_into_the_group_that_holds_fastapi(tmp_path: Path) -> None:
+    text = (
+        '[project]\nname = "x"\ndependencies = []\n\n'
+        '[dependency-groups]\nweb = ["fastapi", "pyjwt"]\n'
+    )
+    edit = plan(project(tmp_path, {"pyproject.toml": text}))
+    assert edit.new_text is not None
+    data = tomllib.loads(edit.new_text)
+    assert data["project"]["dependencies"] == []
+    assert data["dependency-groups"]["web"] == ["fastapi", "pyjwt", "structlog>=24.1"]
+
+
+def test_dependencies_go_into_the_poetry_group_that_holds_fastapi(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '[tool.poetry.dependencies]\npython = "^3.10"\n\n'
+        '[tool.poetry.group.api.dependencies]\nfastapi = "^0.115"\n'
+    )
+    edit = plan(project(tmp_path, {"pyproject.toml": text}))
+    assert edit.new_text is not None
+    poetry = tomllib.loads(edit.new_text)["tool"]["poetry"]
+    assert poetry["dependencies"] == {"python": "^3.10"}
+    assert poetry["group"]["api"]["dependencies"] == {
+        "fastapi": "^0.115",
+        "pyjwt": ">=2.8",
+        "structlog": ">=24.1",
+    }
+
+
+def test_every_requirement_has_its_import_name_in_the_one_table() -> None:
+    assert import_name("redis>=5") == "redis"
+    assert import_name("PyJWT>=2.8") == "jwt"
+    assert import_name("fastapi>=0.115") is None  # every host imports it
+    assert set(requirements_for("redis")) == {"fastapi", "pyjwt", "structlog", "redis"}

@@ -1,0 +1,76 @@
+"""An endpoint's options: one typed home, read from and written to the manifest.
+
+A run is told some options (`Choices`; None: not given). Over the options an
+endpoint already has in the manifest, or over DEFAULTS for a new one, they
+give what the run generates: a re-run never turns off what was chosen
+unless told to (`--no-auth`), and a terminal and `--yes` start from the
+same defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    auth: bool = False
+    rooms: bool = False
+    broadcast: bool = False
+    message_types: tuple[str, ...] = ()
+    path: str | None = None  # None: /ws/NAME
+    client: str | None = None  # None: js with rooms or broadcast, else none
+    backend: str | None = None  # None: memory
+    template: str | None = None  # a copier template for the endpoint's files
+    app: str | None = None  # MODULE:ATTR; None: discovered
+
+    @classmethod
+    def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
+        """The options of an endpoint as the manifest records them."""
+        return cls(
+            auth=bool(options.get("auth")),
+            rooms=bool(options.get("rooms")),
+            broadcast=bool(options.get("broadcast")),
+            message_types=tuple(options.get("message_types") or ()),
+            path=options.get("path"),
+            client=options.get("client"),
+            backend=options.get("backend"),
+            template=options.get("template"),
+            app=options.get("app"),
+        )
+
+
+# The defaults of a new endpoint, with and without a terminal (README:
+# "Defaults"): the smallest endpoint; the plan warns that it is unauthenticated.
+DEFAULTS = EndpointOptions()
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What one run was told; None: not given, keep what is there."""
+
+    auth: bool | None = None
+    rooms: bool | None = None
+    broadcast: bool | None = None
+    message_types: tuple[str, ...] | None = None
+    path: str | None = None
+    client: str | None = None
+    backend: str | None = None
+    template: str | None = None
+    app: str | None = None
+
+    def over(self, base: EndpointOptions) -> EndpointOptions:
+        given = {
+            f.name: value
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
+        return replace(base, **given)
+
+    @property
+    def features_given(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.auth, self.rooms, self.broadcast, self.message_types)
+        )
