@@ -7,6 +7,7 @@ Order for the app: `--app`, then `[tool.fastapi] entrypoint`, then a scan for
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,8 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
         if not targets or value is None:
             continue
         if _is_fastapi_call(value, names):
+            if any(c.export == targets[0] and c.factory is None for c in found):
+                continue  # `app = FastAPI(...)` in each branch of an if/else
             found.append(
                 AppCandidate(
                     rel, module, targets[0], None, targets[0], False, stmt.lineno
@@ -227,6 +230,39 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
     return found
 
 
+def instances_of_factory(
+    files: ProjectFiles, factory: AppCandidate
+) -> list[AppCandidate]:
+    """`app = create_application(router=..., settings=...)` in other modules:
+    the instance is the app, the factory only builds it."""
+    found: list[AppCandidate] = []
+    name = factory.factory or ""
+    for rel, text in files.texts.items():
+        if rel == factory.file or f"{name}(" not in text:
+            continue
+        tree = files.try_tree(rel)
+        if tree is None:
+            continue
+        _, module = module_of(files, rel)
+        sources = import_sources(files, rel, module)
+        for stmt in flat_statements(tree.body):
+            value = assigned_value(stmt)
+            targets = assigned_names(stmt)
+            if not targets or not isinstance(value, ast.Call):
+                continue
+            called = call_name(value) or ""
+            if sources.get(called) != (factory.module, name):
+                continue
+            if any(c.file == rel and c.export == targets[0] for c in found):
+                continue  # one app assigned in each branch
+            found.append(
+                AppCandidate(
+                    rel, module, targets[0], None, targets[0], False, stmt.lineno
+                )
+            )
+    return found
+
+
 def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCandidate:
     if not _ENTRYPOINT.match(ref):
         raise UsageError(
@@ -240,7 +276,16 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
             f"{origin} {ref!r}: no module {module!r} in this project.",
             hint="Check the module path (dotted, as you would import it).",
         )
-    for cand in apps_in_file(files, rel):
+    in_file = apps_in_file(files, rel)
+    if not in_file:
+        # `app = create_application(...)` with the factory imported
+        in_file = [
+            instance
+            for factory in _all_factories(files)
+            for instance in instances_of_factory(files, factory)
+            if instance.file == rel
+        ]
+    for cand in in_file:
         if attr in (cand.export, cand.variable, cand.factory):
             if attr == cand.factory:
                 return AppCandidate(
@@ -259,6 +304,18 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
     )
 
 
+def _all_candidates(files: ProjectFiles) -> list[AppCandidate]:
+    candidates: list[AppCandidate] = []
+    for rel, text in files.texts.items():
+        if "FastAPI(" in text.replace(" (", "("):
+            candidates.extend(apps_in_file(files, rel))
+    return candidates
+
+
+def _all_factories(files: ProjectFiles) -> list[AppCandidate]:
+    return [c for c in _all_candidates(files) if c.export_is_factory]
+
+
 def find_app(
     files: ProjectFiles, config: ProjectConfig, app_ref: str | None
 ) -> AppCandidate:
@@ -269,9 +326,9 @@ def find_app(
             files, config.fastapi_entrypoint, "[tool.fastapi] entrypoint"
         )
     candidates: list[AppCandidate] = []
-    for rel, text in files.texts.items():
-        if "FastAPI(" in text.replace(" (", "("):
-            candidates.extend(apps_in_file(files, rel))
+    for cand in _all_candidates(files):
+        instances = instances_of_factory(files, cand) if cand.export_is_factory else []
+        candidates.extend(instances or [cand])
     if not candidates:
         raise RefusedError(
             f"No FastAPI application found under {files.root}.",
@@ -285,6 +342,85 @@ def find_app(
             hint=f"Choose one with --app, e.g. --app {first.module}:{first.export}.",
         )
     return candidates[0]
+
+
+# --- the project that owns the app ----------------------------------------------
+
+OWNER_FILES = ("pyproject.toml", "requirements.txt", "setup.py", "setup.cfg", "Pipfile")
+
+
+def _declares_fastapi(files: ProjectFiles, folder: str) -> str | None:
+    """The dependency file in `folder` that names FastAPI, if any. A
+    package (with __init__.py) is never a project root: its setup.py is a
+    module."""
+    if files.exists(f"{folder}/__init__.py"):
+        return None
+    for name in OWNER_FILES:
+        rel = f"{folder}/{name}"
+        if files.exists(rel):
+            try:
+                text = (files.root / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "fastapi" in text.lower():
+                return rel
+    return None
+
+
+def _root_of_own_imports(files: ProjectFiles, app: AppCandidate) -> str | None:
+    """The folder the app's own absolute imports resolve from, when that is
+    a folder the app file sits in (`backend/app/main.py` importing
+    `app.core.config` is run from `backend/`)."""
+    parts = app.file.split("/")[:-1]
+    modules = [
+        module
+        for module, _ in import_sources(files, app.file, app.module).values()
+        if module.count(".") >= 1
+    ]
+    for depth in range(len(parts)):
+        base = "/".join(parts[:depth])
+        for module in modules:
+            if module.split(".")[0] != parts[depth]:
+                continue
+            path = (base + "/" if base else "") + module.replace(".", "/")
+            if files.exists(path + ".py") or files.exists(path + "/__init__.py"):
+                return base or "."
+    return None
+
+
+def owning_project(files: ProjectFiles, app: AppCandidate) -> tuple[str, str] | None:
+    """(folder, why) when the app belongs to a project below this one: a
+    workspace member with its own dependency list, or a folder its own
+    imports are resolved from. None when it is run from here."""
+    parts = app.file.split("/")[:-1]
+    for depth in range(len(parts), 0, -1):
+        folder = "/".join(parts[:depth])
+        declared = _declares_fastapi(files, folder)
+        if declared:
+            return folder, f"{declared} declares its dependencies"
+    own = _root_of_own_imports(files, app)
+    if own not in (None, ".", "src"):
+        assert own is not None
+        return own, f"its imports ({app.file}) resolve from {own}/"
+    return None
+
+
+def _refuse_foreign_root(files: ProjectFiles, app: AppCandidate) -> None:
+    owner = owning_project(files, app)
+    if owner is None:
+        return
+    folder, why = owner
+    try:
+        shown = os.path.relpath(files.root / folder)
+    except ValueError:  # another drive on Windows
+        shown = str(files.root / folder)
+    if " " in shown:
+        shown = f'"{shown}"'
+    raise RefusedError(
+        f"The app {app.module}:{app.export} belongs to the project in {folder}/ "
+        f"({why}), not to {files.root.name}/.",
+        hint=f"Run wsgen on that project: --project {shown}",
+    )
 
 
 # --- where the router is included ---------------------------------------------
@@ -331,6 +467,21 @@ def _uses_relative_imports(tree: ast.Module) -> bool:
     return any(isinstance(s, ast.ImportFrom) and s.level for s in tree.body)
 
 
+def _factory_arguments(
+    body: list[ast.stmt], app: AppCandidate
+) -> list[tuple[str, ast.Call | None]]:
+    """Names passed to the factory that builds the app (`router=api_router`):
+    a router handed to the factory is one the app includes."""
+    if app.factory is not None:
+        return []
+    for stmt in body:
+        value = assigned_value(stmt)
+        if app.variable in assigned_names(stmt) and isinstance(value, ast.Call):
+            passed = [*value.args, *(kw.value for kw in value.keywords)]
+            return [(node.id, None) for node in passed if isinstance(node, ast.Name)]
+    return []
+
+
 def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
     tree = files.tree(app.file)
     body = _scope_body(tree, app.factory)
@@ -340,10 +491,12 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
         if c.args and string_value(c.args[0]) in ("/", "")
     ]  # fmt: skip
     sources = import_sources(files, app.file, app.module)
-    for call in includes:
-        if not call.args or not isinstance(call.args[0], ast.Name):
-            continue
-        local = call.args[0].id
+    included = [
+        (call.args[0].id, call)
+        for call in includes
+        if call.args and isinstance(call.args[0], ast.Name)
+    ]
+    for local, call in included + _factory_arguments(body, app):
         if local not in sources or sources[local][1] is None:
             continue
         module, obj = sources[local]
@@ -367,7 +520,8 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
                 receiver=obj,
                 scope=None,
                 kind="aggregator",
-                prefix=prefix_text(_keyword(call, "prefix")) + own_prefix,
+                prefix=(prefix_text(_keyword(call, "prefix")) if call else "")
+                + own_prefix,
                 relative_imports=_uses_relative_imports(agg_tree),
                 mount_line=None,
             )
@@ -445,8 +599,13 @@ def find_jwt_settings(
                 continue
             fields = {n for s in stmt.body for n in assigned_names(s)}
             secret = next((n for n in SECRET_NAMES if n in fields), None)
+            algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+            # `class Settings(AppSettings, CryptSettings)`: a mixin's fields count
+            for base in (dotted(b) for b in stmt.bases):
+                inherited = classes.get(base or "")
+                if inherited and secret is None:
+                    secret, algorithm = inherited[0], algorithm or inherited[1]
             if secret:
-                algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
                 classes[stmt.name] = (secret, algorithm)
         for stmt in tree.body:
             value = assigned_value(stmt)
@@ -522,6 +681,11 @@ def _package_for(files: ProjectFiles, app: AppCandidate) -> tuple[str, str, str,
     """(import root, package, package dir, must create) for generated modules."""
     import_root, module = module_of(files, app.file)
     base = "" if import_root == "." else import_root + "/"
+    parts = module.split(".")
+    if len(parts) > 2 and parts[0] == "src":
+        # `src/` with an __init__.py is a layout folder, not the app's
+        # package: the app is also run from inside it (`app.main:app`).
+        return import_root, ".".join(parts[:2]), base + "/".join(parts[:2]), False
     if "." in module:
         package = module.split(".")[0]
         return import_root, package, base + package, False
@@ -554,6 +718,7 @@ def discover(
     """`jwt_settings`: MODULE:ATTR of the host's JWT settings, or "none"
     for the WS_JWT_* variables only; None discovers them."""
     app = find_app(files, config, app_ref)
+    _refuse_foreign_root(files, app)
     target = find_target(files, app)
     import_root, package, package_dir, new_package = _package_for(files, app)
     notes: list[str] = []
@@ -612,11 +777,13 @@ def discover(
     )
 
 
-CLIENT_DIR_GUESSES = ("frontend/src", "web/src", "static/js", "static")
+# Where a browser can load a file as it is. A bundler's source tree
+# (frontend/src) is not one: a file there changes the front end's build.
+CLIENT_DIR_GUESSES = ("static/js", "static", "frontend/public", "web/public", "public")
 
 
 def find_client_dir(files: ProjectFiles, package_dir: str) -> str:
-    """The folder front-end code already lives in, else `static/`."""
+    """The folder the host serves front-end files from, else `static/`."""
     for base in ("", package_dir + "/"):
         for guess in CLIENT_DIR_GUESSES:
             if files.exists(base + guess):
