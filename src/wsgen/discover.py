@@ -15,6 +15,7 @@ from typing import Any
 
 from wsgen.errors import RefusedError, UsageError
 from wsgen.projectconfig import ProjectConfig
+from wsgen.reach import reachable_files, route_paths
 from wsgen.scan import (
     ProjectFiles,
     assigned_names,
@@ -537,17 +538,30 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
     )
 
 
-def routes_package_in_use(
-    files: ProjectFiles, target: RegistrationTarget
-) -> str | None:
-    """The package whose modules the target already includes routers from."""
+# Modules named for their role, not a feature: in an app organised by
+# feature packages (`case/views.py`, `auth/views.py`) no one of them is the
+# folder of routers.
+ROLE_MODULE_NAMES = frozenset(
+    {"views", "view", "router", "routers", "routes", "api", "endpoints",
+     "controller", "controllers", "urls"}
+)  # fmt: skip
+
+
+def _included_modules(
+    files: ProjectFiles, target: RegistrationTarget, receiver: str | None
+) -> dict[str, set[str]]:
+    """package -> module names whose routers `receiver` (any when None) includes."""
     tree = files.tree(target.file)
     sources = import_sources(files, target.file, target.module)
-    counts: dict[str, int] = {}
-    for call in _method_calls(
-        _scope_body(tree, target.scope), target.receiver, "include_router"
-    ):
-        if not call.args:
+    modules: dict[str, set[str]] = {}
+    for stmt in ast.walk(tree):
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not isinstance(call, ast.Call) or not call.args:
+            continue
+        method = call_name(call) or ""
+        if not method.endswith(".include_router") or (
+            receiver is not None and method != f"{receiver}.include_router"
+        ):
             continue
         name = dotted(call.args[0]) or ""
         head = name.split(".")[0]
@@ -555,13 +569,29 @@ def routes_package_in_use(
             continue
         module, obj = sources[head]
         if "." in name and obj is not None:
-            package = module  # from app.routers import items -> items.router
+            full = f"{module}.{obj}"  # from app.routers import items -> items.router
         elif obj is not None:
-            package = module.rsplit(".", 1)[0]  # from app.routers.items import router
+            full = module  # from app.routers.items import router
         else:
-            package = name.rsplit(".", 1)[0].rsplit(".", 1)[0]
-        if "." in package or file_of_module(files, package):
-            counts[package] = counts.get(package, 0) + 1
+            full = name.rsplit(".", 1)[0]  # import app.routers.items
+        package, _, leaf = full.rpartition(".")
+        if package and ("." in package or file_of_module(files, package)):
+            modules.setdefault(package, set()).add(leaf)
+    return modules
+
+
+def routes_package_in_use(
+    files: ProjectFiles, target: RegistrationTarget
+) -> str | None:
+    """The package whose modules the target already includes routers from:
+    a folder of routers, never one feature's package."""
+    everywhere = _included_modules(files, target, None)
+    features = {p for p, leaves in everywhere.items() if leaves <= ROLE_MODULE_NAMES}
+    counts = {
+        package: len(leaves)
+        for package, leaves in _included_modules(files, target, target.receiver).items()
+        if len(features) < 2 or package not in features
+    }
     if not counts:
         return None
     return max(counts, key=lambda k: counts[k])
@@ -646,31 +676,20 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     return JwtSettings(module, attr, secret, algorithm, rel)
 
 
-ROUTE_METHODS = frozenset(
-    {"websocket", "websocket_route", "add_websocket_route", "get", "post", "put",
-     "patch", "delete", "api_route", "add_api_route", "route"}
-)  # fmt: skip
-
-
-def existing_route_paths(files: ProjectFiles, skip: set[str]) -> dict[str, str]:
+def existing_route_paths(
+    files: ProjectFiles, skip: set[str], app: AppCandidate, target: RegistrationTarget
+) -> dict[str, str]:
+    """Literal route paths of the modules the app loads, read from their text."""
+    reachable: set[str] = set()
+    for rel, module in ((app.file, app.module), (target.file, target.module)):
+        if rel in reachable:
+            continue
+        import_root, _ = module_of(files, rel)
+        reachable |= reachable_files(files, rel, import_root, module)
     paths: dict[str, str] = {}
-    for rel, text in files.texts.items():
-        # `@app.get(...)` names neither "route" nor "websocket": look for decorators too.
-        if rel in skip or not any(word in text for word in ("route", "websocket", "@")):
-            continue
-        tree = files.try_tree(rel)
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            ):
-                continue
-            if node.func.attr in ROUTE_METHODS and node.args:
-                literal = string_value(node.args[0])
-                if literal is not None:
-                    where = f"{rel}:{node.lineno}"
-                    paths.setdefault(literal.rstrip("/") or "/", where)
+    for rel in sorted(reachable - skip):
+        for literal, line in route_paths(files.texts[rel]):
+            paths.setdefault(literal.rstrip("/") or "/", f"{rel}:{line}")
     return paths
 
 
@@ -772,7 +791,7 @@ def discover(
         auth_functions=auth_functions,
         pydantic_major=config.pydantic_major(files.texts.values()),
         ruff_line_length=config.ruff_line_length,
-        route_paths=existing_route_paths(files, set(owned_files)),
+        route_paths=existing_route_paths(files, set(owned_files), app, target),
         notes=tuple(notes),
     )
 
