@@ -41,6 +41,14 @@ AUTH_FUNCTION_NAMES = frozenset(
     {"decode_token", "decode_access_token", "verify_token", "get_current_user",
      "create_access_token"}
 )  # fmt: skip
+# A class field or top-level function find_jwt_settings looks for: a cheap
+# test before parsing (large modules mention these names without defining them).
+_MAY_DEFINE_AUTH = re.compile(
+    r"\n[ \t]+(?:" + "|".join(SECRET_NAMES) + r")\s*[:=]"
+    r"|(?:^|\n)(?:async[ \t]+)?def[ \t]+(?:"
+    + "|".join(sorted(AUTH_FUNCTION_NAMES))
+    + r")\("
+)
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -308,7 +316,7 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
 def _all_candidates(files: ProjectFiles) -> list[AppCandidate]:
     candidates: list[AppCandidate] = []
     for rel, text in files.texts.items():
-        if "FastAPI(" in text.replace(" (", "("):
+        if "FastAPI" in text and "FastAPI(" in text.replace(" (", "("):
             candidates.extend(apps_in_file(files, rel))
     return candidates
 
@@ -502,8 +510,12 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
             continue
         module, obj = sources[local]
         rel = file_of_module(files, module)
-        if rel is None or obj is None:
-            continue
+        if (
+            rel is None
+            or obj is None
+            or f"{obj}.include_router" not in files.texts[rel]
+        ):
+            continue  # not an aggregator: no need to parse it
         agg_tree = files.try_tree(rel)
         if agg_tree is None:
             continue
@@ -608,10 +620,11 @@ def find_jwt_settings(
     for rel, text in files.texts.items():
         if rel in skip:
             continue  # wsgen's own generated auth is not the host's
-        if not any(n in text for n in SECRET_NAMES) and not any(
-            f in text for f in AUTH_FUNCTION_NAMES
-        ):
-            continue
+        if not (
+            any(n in text for n in SECRET_NAMES)
+            or any(f in text for f in AUTH_FUNCTION_NAMES)
+        ) or not _MAY_DEFINE_AUTH.search(text):
+            continue  # parse only files that define a secret field or helper
         tree = files.try_tree(rel)
         if tree is None:
             continue

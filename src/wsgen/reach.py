@@ -37,22 +37,45 @@ def _absolute(module: str, is_package: bool, target: str) -> str:
     return ".".join([*parts, rest] if rest else parts)
 
 
+def _import_statements(text: str) -> list[str]:
+    """Each statement that starts with `from` or `import`, found from the
+    word "import" (rare in a file) rather than by testing every line."""
+    out: list[str] = []
+    position = text.find("import")
+    while position != -1:
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        end = len(text) if end == -1 else end
+        head = text[start:end].lstrip()
+        if head.startswith(("from ", "import ")):
+            if "(" in head and ")" not in head:
+                close = text.find(")", end)
+                end = len(text) if close == -1 else close + 1
+            out.append(text[start:end].lstrip())
+        position = text.find("import", end)
+    return out
+
+
 def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
     """Every dotted module an import in `text` may load, with each name of a
     `from X import a, b` as a candidate submodule `X.a`."""
     found: set[str] = set()
-    for match in _FROM_IMPORT.finditer(text):
-        base = _absolute(module, is_package, match.group(1))
-        if not base:
+    for statement in _import_statements(text):
+        match = _FROM_IMPORT.match(statement)
+        if match:
+            base = _absolute(module, is_package, match.group(1))
+            if not base:
+                continue
+            found.add(base)
+            for name in _NAME.findall(match.group(2).replace(" as ", " , ")):
+                found.add(f"{base}.{name}")
             continue
-        found.add(base)
-        for name in _NAME.findall(match.group(2).replace(" as ", " , ")):
-            found.add(f"{base}.{name}")
-    for match in _IMPORT.finditer(text):
-        for part in match.group(1).split(","):
-            name = part.split(" as ")[0].strip()
-            if name:
-                found.add(name)
+        match = _IMPORT.match(statement)
+        if match:
+            for part in match.group(1).split(","):
+                name = part.split(" as ")[0].strip()
+                if name:
+                    found.add(name)
     return found
 
 
@@ -63,12 +86,16 @@ def reachable_files(
     packages' __init__.py included, as Python would."""
     base = "" if import_root == "." else import_root + "/"
 
+    known: dict[str, str | None] = {}
+
     def file_of(module: str) -> str | None:
-        path = base + module.replace(".", "/")
-        for candidate in (path + ".py", path + "/__init__.py"):
-            if candidate in files.texts:
-                return candidate
-        return None
+        if module not in known:
+            path = base + module.replace(".", "/")
+            known[module] = next(
+                (c for c in (path + ".py", path + "/__init__.py") if c in files.texts),
+                None,
+            )
+        return known[module]
 
     seen = {start}
     queue = [(start, start_module)]
@@ -90,7 +117,12 @@ def reachable_files(
 def route_paths(text: str) -> list[tuple[str, int]]:
     """(literal path, line) of each route a file declares."""
     out = []
+    line, counted = 1, 0
     for match in ROUTE_CALL.finditer(text):
         path = match.group(1) if match.group(1) is not None else match.group(2)
-        out.append((path, text.count("\n", 0, match.start()) + 1))
+        if path and not path.startswith("/"):
+            continue  # `settings.get("name")`: not a route
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
+        out.append((path, line))
     return out

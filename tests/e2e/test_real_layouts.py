@@ -194,3 +194,50 @@ def test_feature_packages_get_a_routes_folder_of_their_own(tmp_path: Path) -> No
     assert layout["register_file"] == "tracker/api.py"
     assert layout["routes_dir"] == "tracker/routes"
     generate_run_rerun_destroy(project, tests_in=project)
+
+
+# --- 8. speed: read only what the app loads -------------------------------------
+
+MODULE = '''"""Tool {n}: run by hand."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
+
+
+@router.get("/tools/{n}")
+def tool_{n}() -> dict[str, int]:
+    return {{"tool": {n}}}
+'''
+
+
+def large_repo(tmp_path: Path, modules: int = 2000) -> Path:
+    project = copy_fixture("large_repo", tmp_path)
+    tools = project / "app" / "tools"
+    tools.mkdir()
+    (tools / "__init__.py").write_text("")
+    for n in range(modules):
+        (tools / f"tool_{n}.py").write_text(MODULE.format(n=n))
+    return project
+
+
+def test_discovery_reads_only_what_the_app_loads(tmp_path: Path) -> None:
+    from wsgen.discover import discover
+    from wsgen.projectconfig import load_config
+    from wsgen.scan import scan_project
+
+    project = large_repo(tmp_path)
+    files = scan_project(project)
+    layout = discover(project, files, load_config(project))
+    assert layout.app.module == "app.main"
+    parsed = set(files._trees)
+    assert len(files.texts) > 2000
+    assert parsed <= {"app/main.py", "app/routers/status.py"}, sorted(parsed)[:10]
+    # a route in a module the app never imports is not the app's route
+    assert "/ws/chat" not in layout.route_paths
+    assert "/status" in layout.route_paths
+
+
+def test_large_repo_generates_beside_unloaded_modules(tmp_path: Path) -> None:
+    project = large_repo(tmp_path, modules=200)
+    generate_run_rerun_destroy(project, tests_in=project)
