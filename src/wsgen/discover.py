@@ -344,6 +344,11 @@ def find_app(
             hint="Run wsgen inside a FastAPI project, or pass --project DIR or --app MODULE:ATTR.",
         )
     if len(candidates) > 1:
+        # An app of a sub-project with its own dependency list (a telemetry
+        # service beside the main app) is not this project's app.
+        own = [c for c in candidates if owning_project(files, c) is None]
+        candidates = own or candidates
+    if len(candidates) > 1:
         listed = "; ".join(c.label for c in candidates)
         first = candidates[0]
         raise RefusedError(
@@ -419,9 +424,12 @@ def _refuse_foreign_root(files: ProjectFiles, app: AppCandidate) -> None:
     if owner is None:
         return
     folder, why = owner
+    # as the user would type it: relative to where they are, unless that climbs
     try:
         shown = os.path.relpath(files.root / folder)
     except ValueError:  # another drive on Windows
+        shown = ".."
+    if shown.startswith(".."):
         shown = str(files.root / folder)
     if " " in shown:
         shown = f'"{shown}"'

@@ -67,15 +67,18 @@ def imported_modules(text: str, module: str, is_package: bool) -> set[str]:
             if not base:
                 continue
             found.add(base)
-            for name in _NAME.findall(match.group(2).replace(" as ", " , ")):
-                found.add(f"{base}.{name}")
+            names = re.sub(r"#[^\n]*", "", match.group(2)).strip("() \n")
+            for part in names.split(","):
+                first = _NAME.match(part.strip())  # `e as f`: the module is e
+                if first:
+                    found.add(f"{base}.{first.group(0)}")
             continue
         match = _IMPORT.match(statement)
         if match:
             for part in match.group(1).split(","):
-                name = part.split(" as ")[0].strip()
-                if name:
-                    found.add(name)
+                dotted = part.split(" as ")[0].strip()
+                if dotted:
+                    found.add(dotted)
     return found
 
 
