@@ -7,6 +7,7 @@ Order for the app: `--app`, then `[tool.fastapi] entrypoint`, then a scan for
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from wsgen.errors import RefusedError, UsageError
 from wsgen.projectconfig import ProjectConfig
+from wsgen.reach import reachable_files, route_paths
 from wsgen.scan import (
     ProjectFiles,
     assigned_names,
@@ -39,6 +41,14 @@ AUTH_FUNCTION_NAMES = frozenset(
     {"decode_token", "decode_access_token", "verify_token", "get_current_user",
      "create_access_token"}
 )  # fmt: skip
+# A class field or top-level function find_jwt_settings looks for: a cheap
+# test before parsing (large modules mention these names without defining them).
+_MAY_DEFINE_AUTH = re.compile(
+    r"\n[ \t]+(?:" + "|".join(SECRET_NAMES) + r")\s*[:=]"
+    r"|(?:^|\n)(?:async[ \t]+)?def[ \t]+(?:"
+    + "|".join(sorted(AUTH_FUNCTION_NAMES))
+    + r")\("
+)
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -209,6 +219,8 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
         if not targets or value is None:
             continue
         if _is_fastapi_call(value, names):
+            if any(c.export == targets[0] and c.factory is None for c in found):
+                continue  # `app = FastAPI(...)` in each branch of an if/else
             found.append(
                 AppCandidate(
                     rel, module, targets[0], None, targets[0], False, stmt.lineno
@@ -227,6 +239,39 @@ def apps_in_file(files: ProjectFiles, rel: str) -> list[AppCandidate]:
     return found
 
 
+def instances_of_factory(
+    files: ProjectFiles, factory: AppCandidate
+) -> list[AppCandidate]:
+    """`app = create_application(router=..., settings=...)` in other modules:
+    the instance is the app, the factory only builds it."""
+    found: list[AppCandidate] = []
+    name = factory.factory or ""
+    for rel, text in files.texts.items():
+        if rel == factory.file or f"{name}(" not in text:
+            continue
+        tree = files.try_tree(rel)
+        if tree is None:
+            continue
+        _, module = module_of(files, rel)
+        sources = import_sources(files, rel, module)
+        for stmt in flat_statements(tree.body):
+            value = assigned_value(stmt)
+            targets = assigned_names(stmt)
+            if not targets or not isinstance(value, ast.Call):
+                continue
+            called = call_name(value) or ""
+            if sources.get(called) != (factory.module, name):
+                continue
+            if any(c.file == rel and c.export == targets[0] for c in found):
+                continue  # one app assigned in each branch
+            found.append(
+                AppCandidate(
+                    rel, module, targets[0], None, targets[0], False, stmt.lineno
+                )
+            )
+    return found
+
+
 def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCandidate:
     if not _ENTRYPOINT.match(ref):
         raise UsageError(
@@ -240,7 +285,16 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
             f"{origin} {ref!r}: no module {module!r} in this project.",
             hint="Check the module path (dotted, as you would import it).",
         )
-    for cand in apps_in_file(files, rel):
+    in_file = apps_in_file(files, rel)
+    if not in_file:
+        # `app = create_application(...)` with the factory imported
+        in_file = [
+            instance
+            for factory in _all_factories(files)
+            for instance in instances_of_factory(files, factory)
+            if instance.file == rel
+        ]
+    for cand in in_file:
         if attr in (cand.export, cand.variable, cand.factory):
             if attr == cand.factory:
                 return AppCandidate(
@@ -259,6 +313,18 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
     )
 
 
+def _all_candidates(files: ProjectFiles) -> list[AppCandidate]:
+    candidates: list[AppCandidate] = []
+    for rel, text in files.texts.items():
+        if "FastAPI" in text and "FastAPI(" in text.replace(" (", "("):
+            candidates.extend(apps_in_file(files, rel))
+    return candidates
+
+
+def _all_factories(files: ProjectFiles) -> list[AppCandidate]:
+    return [c for c in _all_candidates(files) if c.export_is_factory]
+
+
 def find_app(
     files: ProjectFiles, config: ProjectConfig, app_ref: str | None
 ) -> AppCandidate:
@@ -269,14 +335,19 @@ def find_app(
             files, config.fastapi_entrypoint, "[tool.fastapi] entrypoint"
         )
     candidates: list[AppCandidate] = []
-    for rel, text in files.texts.items():
-        if "FastAPI(" in text.replace(" (", "("):
-            candidates.extend(apps_in_file(files, rel))
+    for cand in _all_candidates(files):
+        instances = instances_of_factory(files, cand) if cand.export_is_factory else []
+        candidates.extend(instances or [cand])
     if not candidates:
         raise RefusedError(
             f"No FastAPI application found under {files.root}.",
             hint="Run wsgen inside a FastAPI project, or pass --project DIR or --app MODULE:ATTR.",
         )
+    if len(candidates) > 1:
+        # An app of a sub-project with its own dependency list (a telemetry
+        # service beside the main app) is not this project's app.
+        own = [c for c in candidates if owning_project(files, c) is None]
+        candidates = own or candidates
     if len(candidates) > 1:
         listed = "; ".join(c.label for c in candidates)
         first = candidates[0]
@@ -285,6 +356,88 @@ def find_app(
             hint=f"Choose one with --app, e.g. --app {first.module}:{first.export}.",
         )
     return candidates[0]
+
+
+# --- the project that owns the app ----------------------------------------------
+
+OWNER_FILES = ("pyproject.toml", "requirements.txt", "setup.py", "setup.cfg", "Pipfile")
+
+
+def _declares_fastapi(files: ProjectFiles, folder: str) -> str | None:
+    """The dependency file in `folder` that names FastAPI, if any. A
+    package (with __init__.py) is never a project root: its setup.py is a
+    module."""
+    if files.exists(f"{folder}/__init__.py"):
+        return None
+    for name in OWNER_FILES:
+        rel = f"{folder}/{name}"
+        if files.exists(rel):
+            try:
+                text = (files.root / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "fastapi" in text.lower():
+                return rel
+    return None
+
+
+def _root_of_own_imports(files: ProjectFiles, app: AppCandidate) -> str | None:
+    """The folder the app's own absolute imports resolve from, when that is
+    a folder the app file sits in (`backend/app/main.py` importing
+    `app.core.config` is run from `backend/`)."""
+    parts = app.file.split("/")[:-1]
+    modules = [
+        module
+        for module, _ in import_sources(files, app.file, app.module).values()
+        if module.count(".") >= 1
+    ]
+    for depth in range(len(parts)):
+        base = "/".join(parts[:depth])
+        for module in modules:
+            if module.split(".")[0] != parts[depth]:
+                continue
+            path = (base + "/" if base else "") + module.replace(".", "/")
+            if files.exists(path + ".py") or files.exists(path + "/__init__.py"):
+                return base or "."
+    return None
+
+
+def owning_project(files: ProjectFiles, app: AppCandidate) -> tuple[str, str] | None:
+    """(folder, why) when the app belongs to a project below this one: a
+    workspace member with its own dependency list, or a folder its own
+    imports are resolved from. None when it is run from here."""
+    parts = app.file.split("/")[:-1]
+    for depth in range(len(parts), 0, -1):
+        folder = "/".join(parts[:depth])
+        declared = _declares_fastapi(files, folder)
+        if declared:
+            return folder, f"{declared} declares its dependencies"
+    own = _root_of_own_imports(files, app)
+    if own not in (None, ".", "src"):
+        assert own is not None
+        return own, f"its imports ({app.file}) resolve from {own}/"
+    return None
+
+
+def _refuse_foreign_root(files: ProjectFiles, app: AppCandidate) -> None:
+    owner = owning_project(files, app)
+    if owner is None:
+        return
+    folder, why = owner
+    # as the user would type it: relative to where they are, unless that climbs
+    try:
+        shown = os.path.relpath(files.root / folder)
+    except ValueError:  # another drive on Windows
+        shown = ".."
+    if shown.startswith(".."):
+        shown = str(files.root / folder)
+    if " " in shown:
+        shown = f'"{shown}"'
+    raise RefusedError(
+        f"The app {app.module}:{app.export} belongs to the project in {folder}/ "
+        f"({why}), not to {files.root.name}/.",
+        hint=f"Run wsgen on that project: --project {shown}",
+    )
 
 
 # --- where the router is included ---------------------------------------------
@@ -331,6 +484,21 @@ def _uses_relative_imports(tree: ast.Module) -> bool:
     return any(isinstance(s, ast.ImportFrom) and s.level for s in tree.body)
 
 
+def _factory_arguments(
+    body: list[ast.stmt], app: AppCandidate
+) -> list[tuple[str, ast.Call | None]]:
+    """Names passed to the factory that builds the app (`router=api_router`):
+    a router handed to the factory is one the app includes."""
+    if app.factory is not None:
+        return []
+    for stmt in body:
+        value = assigned_value(stmt)
+        if app.variable in assigned_names(stmt) and isinstance(value, ast.Call):
+            passed = [*value.args, *(kw.value for kw in value.keywords)]
+            return [(node.id, None) for node in passed if isinstance(node, ast.Name)]
+    return []
+
+
 def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
     tree = files.tree(app.file)
     body = _scope_body(tree, app.factory)
@@ -340,16 +508,22 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
         if c.args and string_value(c.args[0]) in ("/", "")
     ]  # fmt: skip
     sources = import_sources(files, app.file, app.module)
-    for call in includes:
-        if not call.args or not isinstance(call.args[0], ast.Name):
-            continue
-        local = call.args[0].id
+    included = [
+        (call.args[0].id, call)
+        for call in includes
+        if call.args and isinstance(call.args[0], ast.Name)
+    ]
+    for local, call in included + _factory_arguments(body, app):
         if local not in sources or sources[local][1] is None:
             continue
         module, obj = sources[local]
         rel = file_of_module(files, module)
-        if rel is None or obj is None:
-            continue
+        if (
+            rel is None
+            or obj is None
+            or f"{obj}.include_router" not in files.texts[rel]
+        ):
+            continue  # not an aggregator: no need to parse it
         agg_tree = files.try_tree(rel)
         if agg_tree is None:
             continue
@@ -367,7 +541,8 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
                 receiver=obj,
                 scope=None,
                 kind="aggregator",
-                prefix=prefix_text(_keyword(call, "prefix")) + own_prefix,
+                prefix=(prefix_text(_keyword(call, "prefix")) if call else "")
+                + own_prefix,
                 relative_imports=_uses_relative_imports(agg_tree),
                 mount_line=None,
             )
@@ -383,17 +558,30 @@ def find_target(files: ProjectFiles, app: AppCandidate) -> RegistrationTarget:
     )
 
 
-def routes_package_in_use(
-    files: ProjectFiles, target: RegistrationTarget
-) -> str | None:
-    """The package whose modules the target already includes routers from."""
+# Modules named for their role, not a feature: in an app organised by
+# feature packages (`case/views.py`, `auth/views.py`) no one of them is the
+# folder of routers.
+ROLE_MODULE_NAMES = frozenset(
+    {"views", "view", "router", "routers", "routes", "api", "endpoints",
+     "controller", "controllers", "urls"}
+)  # fmt: skip
+
+
+def _included_modules(
+    files: ProjectFiles, target: RegistrationTarget, receiver: str | None
+) -> dict[str, set[str]]:
+    """package -> module names whose routers `receiver` (any when None) includes."""
     tree = files.tree(target.file)
     sources = import_sources(files, target.file, target.module)
-    counts: dict[str, int] = {}
-    for call in _method_calls(
-        _scope_body(tree, target.scope), target.receiver, "include_router"
-    ):
-        if not call.args:
+    modules: dict[str, set[str]] = {}
+    for stmt in ast.walk(tree):
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not isinstance(call, ast.Call) or not call.args:
+            continue
+        method = call_name(call) or ""
+        if not method.endswith(".include_router") or (
+            receiver is not None and method != f"{receiver}.include_router"
+        ):
             continue
         name = dotted(call.args[0]) or ""
         head = name.split(".")[0]
@@ -401,13 +589,29 @@ def routes_package_in_use(
             continue
         module, obj = sources[head]
         if "." in name and obj is not None:
-            package = module  # from app.routers import items -> items.router
+            full = f"{module}.{obj}"  # from app.routers import items -> items.router
         elif obj is not None:
-            package = module.rsplit(".", 1)[0]  # from app.routers.items import router
+            full = module  # from app.routers.items import router
         else:
-            package = name.rsplit(".", 1)[0].rsplit(".", 1)[0]
-        if "." in package or file_of_module(files, package):
-            counts[package] = counts.get(package, 0) + 1
+            full = name.rsplit(".", 1)[0]  # import app.routers.items
+        package, _, leaf = full.rpartition(".")
+        if package and ("." in package or file_of_module(files, package)):
+            modules.setdefault(package, set()).add(leaf)
+    return modules
+
+
+def routes_package_in_use(
+    files: ProjectFiles, target: RegistrationTarget
+) -> str | None:
+    """The package whose modules the target already includes routers from:
+    a folder of routers, never one feature's package."""
+    everywhere = _included_modules(files, target, None)
+    features = {p for p, leaves in everywhere.items() if leaves <= ROLE_MODULE_NAMES}
+    counts = {
+        package: len(leaves)
+        for package, leaves in _included_modules(files, target, target.receiver).items()
+        if len(features) < 2 or package not in features
+    }
     if not counts:
         return None
     return max(counts, key=lambda k: counts[k])
@@ -424,10 +628,11 @@ def find_jwt_settings(
     for rel, text in files.texts.items():
         if rel in skip:
             continue  # wsgen's own generated auth is not the host's
-        if not any(n in text for n in SECRET_NAMES) and not any(
-            f in text for f in AUTH_FUNCTION_NAMES
-        ):
-            continue
+        if not (
+            any(n in text for n in SECRET_NAMES)
+            or any(f in text for f in AUTH_FUNCTION_NAMES)
+        ) or not _MAY_DEFINE_AUTH.search(text):
+            continue  # parse only files that define a secret field or helper
         tree = files.try_tree(rel)
         if tree is None:
             continue
@@ -445,8 +650,13 @@ def find_jwt_settings(
                 continue
             fields = {n for s in stmt.body for n in assigned_names(s)}
             secret = next((n for n in SECRET_NAMES if n in fields), None)
+            algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+            # `class Settings(AppSettings, CryptSettings)`: a mixin's fields count
+            for base in (dotted(b) for b in stmt.bases):
+                inherited = classes.get(base or "")
+                if inherited and secret is None:
+                    secret, algorithm = inherited[0], algorithm or inherited[1]
             if secret:
-                algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
                 classes[stmt.name] = (secret, algorithm)
         for stmt in tree.body:
             value = assigned_value(stmt)
@@ -487,31 +697,20 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     return JwtSettings(module, attr, secret, algorithm, rel)
 
 
-ROUTE_METHODS = frozenset(
-    {"websocket", "websocket_route", "add_websocket_route", "get", "post", "put",
-     "patch", "delete", "api_route", "add_api_route", "route"}
-)  # fmt: skip
-
-
-def existing_route_paths(files: ProjectFiles, skip: set[str]) -> dict[str, str]:
+def existing_route_paths(
+    files: ProjectFiles, skip: set[str], app: AppCandidate, target: RegistrationTarget
+) -> dict[str, str]:
+    """Literal route paths of the modules the app loads, read from their text."""
+    reachable: set[str] = set()
+    for rel, module in ((app.file, app.module), (target.file, target.module)):
+        if rel in reachable:
+            continue
+        import_root, _ = module_of(files, rel)
+        reachable |= reachable_files(files, rel, import_root, module)
     paths: dict[str, str] = {}
-    for rel, text in files.texts.items():
-        # `@app.get(...)` names neither "route" nor "websocket": look for decorators too.
-        if rel in skip or not any(word in text for word in ("route", "websocket", "@")):
-            continue
-        tree = files.try_tree(rel)
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            ):
-                continue
-            if node.func.attr in ROUTE_METHODS and node.args:
-                literal = string_value(node.args[0])
-                if literal is not None:
-                    where = f"{rel}:{node.lineno}"
-                    paths.setdefault(literal.rstrip("/") or "/", where)
+    for rel in sorted(reachable - skip):
+        for literal, line in route_paths(files.texts[rel]):
+            paths.setdefault(literal.rstrip("/") or "/", f"{rel}:{line}")
     return paths
 
 
@@ -522,6 +721,11 @@ def _package_for(files: ProjectFiles, app: AppCandidate) -> tuple[str, str, str,
     """(import root, package, package dir, must create) for generated modules."""
     import_root, module = module_of(files, app.file)
     base = "" if import_root == "." else import_root + "/"
+    parts = module.split(".")
+    if len(parts) > 2 and parts[0] == "src":
+        # `src/` with an __init__.py is a layout folder, not the app's
+        # package: the app is also run from inside it (`app.main:app`).
+        return import_root, ".".join(parts[:2]), base + "/".join(parts[:2]), False
     if "." in module:
         package = module.split(".")[0]
         return import_root, package, base + package, False
@@ -554,6 +758,7 @@ def discover(
     """`jwt_settings`: MODULE:ATTR of the host's JWT settings, or "none"
     for the WS_JWT_* variables only; None discovers them."""
     app = find_app(files, config, app_ref)
+    _refuse_foreign_root(files, app)
     target = find_target(files, app)
     import_root, package, package_dir, new_package = _package_for(files, app)
     notes: list[str] = []
@@ -607,16 +812,18 @@ def discover(
         auth_functions=auth_functions,
         pydantic_major=config.pydantic_major(files.texts.values()),
         ruff_line_length=config.ruff_line_length,
-        route_paths=existing_route_paths(files, set(owned_files)),
+        route_paths=existing_route_paths(files, set(owned_files), app, target),
         notes=tuple(notes),
     )
 
 
-CLIENT_DIR_GUESSES = ("frontend/src", "web/src", "static/js", "static")
+# Where a browser can load a file as it is. A bundler's source tree
+# (frontend/src) is not one: a file there changes the front end's build.
+CLIENT_DIR_GUESSES = ("static/js", "static", "frontend/public", "web/public", "public")
 
 
 def find_client_dir(files: ProjectFiles, package_dir: str) -> str:
-    """The folder front-end code already lives in, else `static/`."""
+    """The folder the host serves front-end files from, else `static/`."""
     for base in ("", package_dir + "/"):
         for guess in CLIENT_DIR_GUESSES:
             if files.exists(base + guess):

@@ -82,7 +82,10 @@ def registration_for(spec: Spec, layout: Layout) -> Registration:
             if target.file.endswith("__init__.py")
             else target.module.rsplit(".", 1)[0]
         )
-        if route_module.startswith(package.split(".")[0] + "."):
+        # Relative only within the app's package: a `..` above it would climb
+        # out of the top-level package when the app is run from inside src/.
+        inside = layout.package + "."
+        if route_module.startswith(inside) and (package + ".").startswith(inside):
             import_module = relative_module(package, route_module)
     line = layout.app.line if target.kind != "aggregator" else 1
     return Registration(

@@ -17,6 +17,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# Lock files name the version actually installed: they outrank the ranges.
+LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock")
+_LOCKED_PYDANTIC = re.compile(
+    r'^name\s*=\s*"pydantic"\s*\n(?:[^\[\n][^\n]*\n)*?version\s*=\s*"(\d+)\.',
+    re.MULTILINE,
+)
 REQUIREMENTS_FILES = (
     "requirements.txt",
     "requirements/base.txt",
@@ -45,6 +51,7 @@ class ProjectConfig:
     requirements_file: str | None = None
     requirements_text: str | None = None
     ruff_line_length: int | None = None
+    lock_texts: list[str] = field(default_factory=list)
 
     @property
     def fastapi_entrypoint(self) -> str | None:
@@ -68,8 +75,7 @@ class ProjectConfig:
             return "pyproject.toml", {n for d in raw if (n := requirement_name(d))}, raw
         if self.poetry_dependencies is not None:
             raw = [
-                f"{k}{v if isinstance(v, str) else ''}"
-                for k, v in self.poetry_dependencies.items()
+                f"{k}{_poetry_version(v)}" for k, v in self.poetry_dependencies.items()
             ]
             return (
                 "pyproject.toml",
@@ -86,6 +92,10 @@ class ProjectConfig:
         return None, set(), []
 
     def pydantic_major(self, sources: Iterable[str]) -> int | None:
+        for text in self.lock_texts:
+            locked = _LOCKED_PYDANTIC.search(text)
+            if locked:
+                return int(locked.group(1))
         _, _, raw = self.declared()
         for spec in raw:
             if requirement_name(spec) == "pydantic":
@@ -95,6 +105,16 @@ class ProjectConfig:
         if any("from pydantic import BaseSettings" in text for text in sources):
             return 1
         return None
+
+
+def _poetry_version(value: Any) -> str:
+    """The version of a Poetry dependency, string or table form
+    (`pydantic = { version = "^1.9", extras = ["email"] }`)."""
+    if isinstance(value, dict):
+        value = value.get("version", "")
+    if isinstance(value, str) and value and value[0].isdigit():
+        return "==" + value  # Poetry's bare "1.10.2" is an exact pin
+    return value if isinstance(value, str) else ""
 
 
 def load_config(root: Path) -> ProjectConfig:
@@ -125,6 +145,10 @@ def load_config(root: Path) -> ProjectConfig:
                 value = None
             if isinstance(value, int):
                 config.ruff_line_length = value
+    for name in LOCK_FILES:
+        path = root / name
+        if path.is_file():
+            config.lock_texts.append(path.read_text(encoding="utf-8", errors="replace"))
     for name in REQUIREMENTS_FILES:
         path = root / name
         if path.is_file():

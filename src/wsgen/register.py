@@ -79,6 +79,21 @@ def _call_of(stmt: cst.CSTNode, receiver: str, method: str) -> cst.Call | None:
 
 
 def _assigns(stmt: cst.CSTNode, name: str) -> bool:
+    """`stmt` binds `name`; an if/else or try/except counts when every
+    branch does, so the include goes after the whole statement."""
+    if isinstance(stmt, cst.If):
+        return _block_assigns(stmt.body, name) and (
+            stmt.orelse is not None
+            and (
+                _assigns(stmt.orelse, name)
+                if isinstance(stmt.orelse, cst.If)
+                else _block_assigns(stmt.orelse.body, name)
+            )
+        )
+    if isinstance(stmt, cst.Try):
+        return _block_assigns(stmt.body, name) and all(
+            _block_assigns(h.body, name) for h in stmt.handlers
+        )
     if not isinstance(stmt, cst.SimpleStatementLine):
         return False
     for node in stmt.body:
@@ -88,6 +103,11 @@ def _assigns(stmt: cst.CSTNode, name: str) -> bool:
         elif isinstance(node, cst.AnnAssign) and _dotted(node.target) == name:
             return True
     return False
+
+
+def _block_assigns(block: cst.BaseSuite, name: str) -> bool:
+    body = block.body if isinstance(block, cst.IndentedBlock) else ()
+    return any(_assigns(s, name) for s in body)
 
 
 def _has_import(module: cst.Module, reg: Registration) -> bool:

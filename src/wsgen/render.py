@@ -47,8 +47,12 @@ def relative_module(from_package: str, target: str) -> str:
 def runtime_context(layout: Layout) -> dict[str, Any]:
     jwt = None
     if layout.jwt is not None:
+        module = layout.jwt.module
+        if layout.target.relative_imports and module.startswith(layout.package + "."):
+            # as the host imports: the package may be run from inside `src/`
+            module = relative_module(layout.runtime_module, module)
         jwt = {
-            "module": layout.jwt.module,
+            "module": module,
             "attr": layout.jwt.attr,
             "secret": layout.jwt.secret,
             "algorithm": layout.jwt.algorithm,

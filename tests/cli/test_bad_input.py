@@ -210,6 +210,29 @@ CASES: dict[str, Case] = {
         example="single_file",
         files={"requirements.txt": "fastapi==0.99\npydantic<2\n"},
     ),
+    "pydantic-v1-poetry-table": Case(
+        ["chat", "--yes"],
+        EXIT_REFUSED,
+        "uses pydantic v1",
+        example=None,
+        files={
+            "main.py": APP,
+            "pyproject.toml": "[tool.poetry.dependencies]\n"
+            'pydantic = { version = "^1.9", extras = ["email"] }\n',
+        },
+    ),
+    "workspace-root": Case(
+        ["chat", "--yes"],
+        EXIT_REFUSED,
+        "Run wsgen on that project: --project backend",
+        example=None,
+        files={
+            "pyproject.toml": '[tool.uv.workspace]\nmembers = ["backend"]\n',
+            "backend/pyproject.toml": '[project]\nname = "b"\ndependencies = ["fastapi"]\n',
+            "backend/app/__init__.py": "",
+            "backend/app/main.py": APP,
+        },
+    ),
     "unsafe-registration": Case(
         ["chat", "--yes"],
         EXIT_REFUSED,
