@@ -144,6 +144,11 @@ def new(
         "--backend",
         help="memory (one process, the default) or redis (several workers).",
     ),
+    accelerator: str | None = typer.Option(
+        None,
+        "--accelerator",
+        help="uvicorn: also write the runtime's uvicorn protocol (opt-in).",
+    ),
     project: Path | None = _project_option(),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
@@ -198,7 +203,7 @@ def new(
         _generate(
             name, bool(auth), bool(rooms), bool(broadcast), message_type, path, project, app_ref,
             dry_run=dry_run, as_json=as_json, force=force, yes=yes, verify=not no_verify,
-            client=client, backend=backend,
+            client=client, backend=backend, accelerator=accelerator,
             jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
             template=template, template_ref=vcs_ref,
         )  # fmt: skip
@@ -227,6 +232,7 @@ def _generate(
     jwt_settings: str | None = None,
     template: str | None = None,
     template_ref: str | None = None,
+    accelerator: str | None = None,
 ) -> None:
     from wsgen.generate import build_generation, project_root
     from wsgen.plan import apply
@@ -251,6 +257,7 @@ def _generate(
         jwt_settings=jwt_settings,
         template=template,
         template_ref=template_ref,
+        accelerator=accelerator,
     )
     root = project_root(project)
     generation = build_generation(root, spec, app_ref=app_ref, force=force, merge=merge)
@@ -295,7 +302,13 @@ def _generate(
     else:
         from wsgen.output import print_applied
 
-        print_applied(plan, result, tests_path, generation.layout.runtime_module)
+        print_applied(
+            plan,
+            result,
+            tests_path,
+            generation.layout.runtime_module,
+            accelerated=spec.accelerator == "uvicorn",
+        )
     merge_conflicts = [c.path for c in plan.changes if c.action == "merge-conflict"]
     if merge_conflicts:
         print(
@@ -427,6 +440,9 @@ def upgrade(
     backend: str | None = typer.Option(
         None, "--backend", help="Change: memory or redis."
     ),
+    accelerator: str | None = typer.Option(
+        None, "--accelerator", help="Change: uvicorn or none."
+    ),
     project: Path | None = _project_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
@@ -471,6 +487,7 @@ def upgrade(
             dry_run=dry_run, as_json=as_json, force=False, yes=True,
             verify=not no_verify, client=pick(client, "client"), merge=True,
             backend=pick(backend, "backend"),
+            accelerator=pick(accelerator, "accelerator"),
             template=pick(template, "template"), template_ref=vcs_ref,
         )  # fmt: skip
     except WsgenError as error:

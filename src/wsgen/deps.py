@@ -7,18 +7,10 @@ nothing is ever installed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from wsgen.projectconfig import ProjectConfig
-
-# What the generated runtime imports, with the lowest versions it is tested on.
-RUNTIME_REQUIREMENTS = {
-    "fastapi": "fastapi>=0.115",
-    "pyjwt": "pyjwt>=2.8",
-    "structlog": "structlog>=24.1",
-}
-# What a backend other than memory adds to them.
-BACKEND_REQUIREMENTS = {"redis": {"redis": "redis>=5"}}
 
 
 @dataclass(frozen=True)
@@ -142,15 +134,12 @@ def _add_to_requirements(text: str, specs: list[str]) -> str:
     return text + prefix + "".join(s + nl for s in specs)
 
 
-def requirements_for(backend: str = "memory") -> dict[str, str]:
-    return {**RUNTIME_REQUIREMENTS, **BACKEND_REQUIREMENTS.get(backend, {})}
-
-
-def plan_dependencies(config: ProjectConfig, backend: str = "memory") -> DependencyEdit:
+def plan_dependencies(
+    config: ProjectConfig, requirements: Mapping[str, str]
+) -> DependencyEdit:
+    """Add the `requirements` (name -> spec, from the feature table) not declared."""
     file, declared, _ = config.declared()
-    missing = [
-        spec for name, spec in requirements_for(backend).items() if name not in declared
-    ]
+    missing = [spec for name, spec in requirements.items() if name not in declared]
     if not missing:
         return DependencyEdit(file, (), None)
     if file is None:

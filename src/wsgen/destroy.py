@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from wsgen import features
 from wsgen.errors import RefusedError
 from wsgen.generate import base_path
 from wsgen.manifest import MANIFEST_NAME, Manifest, content_hash, dumps, read_manifest
@@ -19,7 +20,7 @@ from wsgen.projectconfig import canonical, requirement_name
 from wsgen.scan import scan_project
 
 # What each dependency wsgen may add is imported as, to tell if host code still uses it.
-IMPORT_NAMES = {"pyjwt": "jwt", "structlog": "structlog"}
+IMPORT_NAMES = features.import_names()
 
 
 def remove_registration(
@@ -111,9 +112,17 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         url_path=str(record.options.get("path", "")),
         layout={},
     )
+    # What the other endpoints still need of the shared runtime stays.
+    still = features.union(
+        r.options for n, r in manifest.endpoints.items() if n != record.name
+    )
+    needed = {
+        f"{manifest.runtime_dir}/{module}.py"
+        for module in features.runtime_modules(still)
+    }
     owned = dict(record.files)
+    owned.update({p: h for p, h in manifest.runtime_files.items() if p not in needed})
     if last:
-        owned.update(manifest.runtime_files)
         owned.update(manifest.package_files)
     for path, recorded in sorted(owned.items()):
         group = "endpoint" if path in record.files else "runtime"
@@ -147,12 +156,15 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
                 )
             )
 
-    if last and manifest.dependencies:
-        generated = set(owned)
+    removable: list[str] = []
+    if manifest.dependencies:
+        generated = set(owned) | set(manifest.owned_files())
+        still_required = features.requirements(still)
         removable = [
             spec
             for spec in manifest.dependencies
             if (name_ := requirement_name(spec)) in IMPORT_NAMES
+            and name_ not in still_required
             and not _still_imported(root, IMPORT_NAMES[name_], generated)
         ]
         for dep_file in ("pyproject.toml", "requirements.txt"):
@@ -184,10 +196,12 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         remaining = Manifest(
             version=manifest.version,
             runtime_dir=manifest.runtime_dir,
-            runtime_files=dict(manifest.runtime_files),
+            runtime_files={
+                p: h for p, h in manifest.runtime_files.items() if p not in owned
+            },
             runtime_context=manifest.runtime_context,
             package_files=dict(manifest.package_files),
-            dependencies=manifest.dependencies,
+            dependencies=[d for d in manifest.dependencies if d not in removable],
             endpoints={k: v for k, v in manifest.endpoints.items() if k != record.name},
         )
         new_manifest = dumps(remaining).encode("utf-8")

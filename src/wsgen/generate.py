@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wsgen import __version__
+from wsgen import __version__, features
 from wsgen.deps import plan_dependencies
 from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError, require_folder
@@ -163,14 +163,23 @@ def build_generation(
     if jwt_choice:
         rt_context["jwt_settings"] = jwt_choice
     ep_context = endpoint_context(spec, layout)
+    options = spec_options(spec)
+    # The runtime holds what any endpoint needs: this one and the others.
+    wanted = features.union(
+        [options] + [r.options for n, r in manifest.endpoints.items() if n != spec.name]
+    )
     shared = package_inits(layout, lambda p: p not in owned and files.exists(p))
-    shared += renderer.runtime(rt_context, layout.runtime_dir)
-    deps = plan_dependencies(config, spec.backend)
+    shared += renderer.runtime(
+        rt_context, layout.runtime_dir, features.runtime_modules(wanted)
+    )
+    deps = plan_dependencies(config, features.requirements(wanted))
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime
     # is shared by every endpoint, so it stays wsgen's.
     if spec.template is None:
-        endpoint_files = renderer.endpoint(ep_context)
+        endpoint_files = renderer.endpoint(
+            ep_context, endpoint_templates(features.features_of(options))
+        )
     else:
         endpoint_files, template_notes = _from_template(
             spec, ep_context, shared, manifest, layout, deps.file
@@ -190,12 +199,15 @@ def build_generation(
         if merge and change.action == "conflict" and item.path in all_hashes:
             change = _merged(root, change)
         changes.append(change)
+    rendered_paths = {item.path for item in rendered}
+    dropped = dict(manifest.runtime_files)
     if merge and spec.name in manifest.endpoints:
-        rendered_paths = {item.path for item in rendered}
-        for path, recorded in sorted(manifest.endpoints[spec.name].files.items()):
-            gone = _no_longer_generated(root, path, recorded, rendered_paths)
-            if gone is not None:
-                changes.append(gone)
+        dropped.update(manifest.endpoints[spec.name].files)
+    for path, recorded in sorted(dropped.items()):
+        group = "runtime" if path in manifest.runtime_files else "endpoint"
+        gone = _no_longer_generated(root, path, recorded, rendered_paths, group)
+        if gone is not None:
+            changes.append(gone)
     changes.extend(_base_copies(root, rendered))
 
     registration = registration_for(spec, layout)
@@ -370,7 +382,7 @@ def _merged(root: Path, change: FileChange) -> FileChange:
 
 
 def _no_longer_generated(
-    root: Path, path: str, recorded: str, rendered: set[str]
+    root: Path, path: str, recorded: str, rendered: set[str], group: str
 ) -> FileChange | None:
     if path in rendered:
         return None
@@ -378,10 +390,14 @@ def _no_longer_generated(
     if old is None:
         return None
     if content_hash(old) == recorded:
-        return FileChange(path, "delete", "endpoint", b"", old, "no longer generated")
+        return FileChange(path, "delete", group, b"", old, "no longer generated")
     return FileChange(
-        path, "keep", "endpoint", old, old, "no longer generated; edited, kept"
+        path, "keep", group, old, old, "no longer generated; edited, kept"
     )
+
+
+def endpoint_templates(on: tuple[features.Feature, ...]) -> list[str]:
+    return [template for feature in on for template in feature.templates]
 
 
 def spec_options(spec: Spec) -> dict[str, Any]:
@@ -396,6 +412,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         "backend": spec.backend,
         # Only when given: plans and manifests of built-in endpoints stay as they were.
         **({"template": spec.template} if spec.template else {}),
+        **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
     }
 
 

@@ -94,6 +94,8 @@ def print_applied(
     verify: dict[str, Any] | None,
     tests_path: str,
     runtime_module: str,
+    *,
+    accelerated: bool = False,
 ) -> None:
     out = console()
     written = len(plan.writes)
@@ -109,14 +111,15 @@ def print_applied(
         else:
             out.print(f"[red]Verification failed:[/] {verify.get('error')}")
     out.print(f"Next: run `python -m pytest {tests_path}`.")
-    # Only a protocol below ASGI can drop the TCP connection of a client
-    # that stopped reading, or take a frame built once for a whole room
-    # (README: "Serving it").
-    out.print(
-        "Serve with uvicorn's "
-        f"`--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
-        "room messages framed once, clients that stop reading disconnected."
-    )
+    if accelerated:
+        # Only a protocol below ASGI can drop the TCP connection of a client
+        # that stopped reading, or take a frame built once for a whole room
+        # (README: "Serving it").
+        out.print(
+            "Serve with `uvicorn MODULE:app "
+            f"--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
+            "room messages framed once, clients that stop reading disconnected."
+        )
 
 
 def print_check(report: CheckReport) -> None:

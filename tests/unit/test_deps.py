@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.deps import RUNTIME_REQUIREMENTS, plan_dependencies
+from wsgen import features
+from wsgen.deps import plan_dependencies
 from wsgen.projectconfig import load_config
 
 if sys.version_info >= (3, 11):
@@ -16,7 +17,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ALL = list(RUNTIME_REQUIREMENTS.values())  # fastapi, pyjwt, structlog
+# An endpoint with --auth: fastapi, pyjwt, structlog.
+REQUIREMENTS = features.requirements(features.features_of({"auth": True}))
+ALL = list(REQUIREMENTS.values())
 WANTED = ["pyjwt>=2.8", "structlog>=24.1"]
 
 
@@ -29,7 +32,7 @@ def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def plan(root: Path):
-    return plan_dependencies(load_config(root))
+    return plan_dependencies(load_config(root), REQUIREMENTS)
 
 
 def only_additions(old: str, new: str) -> list[str]:
@@ -169,7 +172,7 @@ def test_requirements(tmp_path: Path, text: str, expected: str) -> None:
 def test_requirements_crlf(tmp_path: Path) -> None:
     root = project(tmp_path, {"requirements.txt": b"fastapi\r\nuvicorn\r\n"})
     config = load_config(root)
-    edit = plan_dependencies(config)
+    edit = plan_dependencies(config, REQUIREMENTS)
     assert edit.new_text is not None
     nl = "\r\n" if "\r\n" in (config.requirements_text or "") else "\n"
     assert edit.new_text == f"fastapi{nl}uvicorn{nl}pyjwt>=2.8{nl}structlog>=24.1{nl}"
