@@ -127,7 +127,7 @@ def generate(workdir: Path, auth: bool) -> Path:
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
-    cmd = [*wsgen_command(), "chat", "--rooms", "--broadcast"]
+    cmd = [*wsgen_command(), "chat", "--rooms", "--broadcast", "--accelerator", "uvicorn"]
     if auth:
         cmd.append("--auth")
     cmd += ["--yes", "--no-verify", "--project", str(project)]
