@@ -76,23 +76,12 @@ def run_check(root: Path) -> CheckReport:
     report = CheckReport(endpoints=sorted(manifest.endpoints))
     expected: dict[str, str] = {}
     if manifest.endpoints:
-        from wsgen import features
-        from wsgen.generate import endpoint_templates
+        from wsgen.generate import previous_rendering
         from wsgen.render import Renderer
 
-        renderer = Renderer(root)
-        wanted = features.union(r.options for r in manifest.endpoints.values())
-        rendered = renderer.runtime(
-            manifest.runtime_context,
-            manifest.runtime_dir,
-            features.runtime_modules(wanted),
-        )
-        for record in manifest.endpoints.values():
-            # A copier template's files are stale only by copier's measure
-            # (`copier update`); re-rendering here would fetch the template.
-            if not record.options.get("template"):
-                templates = endpoint_templates(features.features_of(record.options))
-                rendered += renderer.endpoint(record.context, templates)
+        # A copier template's files are stale only by copier's measure
+        # (`copier update`): they are not re-rendered here.
+        rendered = previous_rendering(manifest, Renderer(root))
         expected = {item.path: content_hash(item.content) for item in rendered}
     owners: dict[str, str | None] = {
         p: None for p in {**manifest.runtime_files, **manifest.package_files}

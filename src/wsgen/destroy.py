@@ -202,6 +202,7 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
             runtime_context=manifest.runtime_context,
             package_files=dict(manifest.package_files),
             dependencies=[d for d in manifest.dependencies if d not in removable],
+            blobs={p: b for p, b in manifest.blobs.items() if p not in owned},
             endpoints={k: v for k, v in manifest.endpoints.items() if k != record.name},
         )
         new_manifest = dumps(remaining).encode("utf-8")

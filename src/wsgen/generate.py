@@ -20,6 +20,7 @@ from wsgen.manifest import (
     Manifest,
     content_hash,
     dumps,
+    git_blob_id,
     read_manifest,
 )
 from wsgen.plan import FileChange, Plan, classify
@@ -187,6 +188,7 @@ def build_generation(
     rendered = shared + endpoint_files
 
     all_hashes = manifest.all_hashes()
+    bases = Bases(root, manifest, renderer)
     changes: list[FileChange] = []
     for item in rendered:
         new = item.content.encode("utf-8")
@@ -197,7 +199,7 @@ def build_generation(
             old_hash=content_hash(old) if old is not None else None,
         )  # fmt: skip
         if merge and change.action == "conflict" and item.path in all_hashes:
-            change = _merged(root, change)
+            change = _merged(change, bases.get(item.path, all_hashes[item.path]))
         changes.append(change)
     rendered_paths = {item.path for item in rendered}
     dropped = dict(manifest.runtime_files)
@@ -208,7 +210,7 @@ def build_generation(
         gone = _no_longer_generated(root, path, recorded, rendered_paths, group)
         if gone is not None:
             changes.append(gone)
-    changes.extend(_base_copies(root, rendered))
+    changes.extend(_legacy_base_removal(root))
 
     registration = registration_for(spec, layout)
     host_source = _read(root, layout.target.file)
@@ -340,9 +342,9 @@ def _from_template(
     return output.files, output.notes
 
 
+# Earlier wsgen versions kept pristine copies of what they generated here;
+# a run of this version uses them once (as merge bases) and removes them.
 BASE_DIR = ".wsgen/base"
-# A suffix linters, type checkers and test runners ignore: the copies must
-# not be mistaken for modules of the project.
 BASE_SUFFIX = ".base"
 
 
@@ -350,26 +352,95 @@ def base_path(path: str) -> str:
     return f"{BASE_DIR}/{path}{BASE_SUFFIX}"
 
 
-def _base_copies(root: Path, rendered: list[RenderedFile]) -> list[FileChange]:
-    """Pristine copies of what was generated: the base of upgrade's merges."""
+def _legacy_base_removal(root: Path) -> list[FileChange]:
+    folder = root / BASE_DIR
+    if not folder.is_dir():
+        return []
     changes = []
-    for item in rendered:
-        path = base_path(item.path)
-        new = item.content.encode("utf-8")
-        old = _read(root, path)
-        action = "create" if old is None else ("identical" if old == new else "update")
-        changes.append(FileChange(path, action, "base", new, old))
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(root).as_posix()
+            changes.append(FileChange(rel, "delete", "base", b"", path.read_bytes()))
     return changes
 
 
-def _merged(root: Path, change: FileChange) -> FileChange:
+class Bases:
+    """What wsgen generated before, for upgrade's merges; never kept in the tree.
+
+    Tried in order, each accepted only if its hash is the one recorded: the
+    copy an earlier version left in `.wsgen/base/`; a re-rendering of the
+    recorded options with this version (right when the version is the same);
+    the blob in the project's git repository, by the id the manifest recorded.
+    """
+
+    def __init__(self, root: Path, manifest: Manifest, renderer: Renderer) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.renderer = renderer
+        self._rendered: dict[str, str] | None = None
+
+    def get(self, path: str, recorded: str) -> bytes | None:
+        for source in (self._legacy_copy, self._rerendered, self._git_blob):
+            data = source(path)
+            if data is not None and content_hash(data) == recorded:
+                return data
+        return None
+
+    def _legacy_copy(self, path: str) -> bytes | None:
+        candidate = self.root / base_path(path)
+        return candidate.read_bytes() if candidate.is_file() else None
+
+    def _rerendered(self, path: str) -> bytes | None:
+        if self._rendered is None:
+            self._rendered = {
+                item.path: item.content
+                for item in previous_rendering(self.manifest, self.renderer)
+            }
+        text = self._rendered.get(path)
+        return text.encode("utf-8") if text is not None else None
+
+    def _git_blob(self, path: str) -> bytes | None:
+        import subprocess
+
+        blob = self.manifest.blobs.get(path)
+        if blob is None:
+            return None
+        try:
+            proc = subprocess.run(
+                ["git", "cat-file", "blob", blob],
+                cwd=self.root, capture_output=True, timeout=30, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None  # no git here
+        return proc.stdout if proc.returncode == 0 else None
+
+
+def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedFile]:
+    """What this version renders for the manifest's recorded options."""
+    wanted = features.union(r.options for r in manifest.endpoints.values())
+    out = renderer.runtime(
+        manifest.runtime_context,
+        manifest.runtime_dir,
+        features.runtime_modules(wanted),
+    )
+    for record in manifest.endpoints.values():
+        # A copier template's files would need the template fetched again.
+        if record.context and not record.options.get("template"):
+            templates = endpoint_templates(features.features_of(record.options))
+            out += renderer.endpoint(record.context, templates)
+    return out
+
+
+def _merged(change: FileChange, base: bytes | None) -> FileChange:
     from wsgen.merge import merge3
 
-    base = _read(root, base_path(change.path))
-    if base is None or change.old is None:
-        return change  # no base to merge from: stays a conflict
+    if change.old is None:
+        return change
+    # Without the base, the whole file is one conflict: yours against wsgen's.
     text, conflicts = merge3(
-        base.decode("utf-8"), change.old.decode("utf-8"), change.new.decode("utf-8")
+        (base or b"").decode("utf-8"),
+        change.old.decode("utf-8"),
+        change.new.decode("utf-8"),
     )
     action, reason = (
         ("merge", "your edits kept")
@@ -440,6 +511,7 @@ def _updated_manifest(
         package_files=dict(manifest.package_files),
         dependencies=sorted(set(manifest.dependencies) | set(deps_added)),
         endpoints=dict(manifest.endpoints),
+        blobs=dict(manifest.blobs),
     )
     previous = manifest.endpoints.get(spec.name)
     endpoint_files: dict[str, str] = {}
@@ -451,6 +523,9 @@ def _updated_manifest(
             updated.package_files[item.path] = digest
         else:
             endpoint_files[item.path] = digest
+    updated.blobs.update({item.path: git_blob_id(item.content) for item in rendered})
+    owned = updated.owned_files() | set(endpoint_files)
+    updated.blobs = {p: b for p, b in updated.blobs.items() if p in owned}
     updated.endpoints[spec.name] = EndpointRecord(
         name=spec.name,
         options={

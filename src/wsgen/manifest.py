@@ -31,6 +31,15 @@ def content_hash(data: bytes | str) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def git_blob_id(data: bytes | str) -> str:
+    """The id git gives this content: upgrade reads the base of its merge
+    back from the project's own repository (`git cat-file blob ID`)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha1(
+        b"blob %d\0" % len(raw) + raw, usedforsecurity=False
+    ).hexdigest()
+
+
 @dataclass
 class EndpointRecord:
     name: str
@@ -49,6 +58,8 @@ class Manifest:
     package_files: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
     endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
+    # path -> git blob id of what was generated (see git_blob_id).
+    blobs: dict[str, str] = field(default_factory=dict)
 
     def owned_files(self) -> frozenset[str]:
         owned = set(self.runtime_files) | set(self.package_files)
@@ -136,6 +147,14 @@ def dumps(manifest: Manifest) -> str:
                 },
             )
         )
+    if manifest.blobs:
+        parts.append(
+            "[blobs]\n"
+            + "".join(
+                f"{_toml_string(p)} = {_toml_string(b)}\n"
+                for p, b in sorted(manifest.blobs.items())
+            )
+        )
     return "\n".join(parts)
 
 
@@ -151,6 +170,7 @@ def loads(text: str) -> Manifest:
         runtime_context=dict(runtime.get("context", {})),
         package_files={p: h for p, h in all_runtime.items() if p in package_names},
         dependencies=list(data.get("wsgen", {}).get("dependencies", [])),
+        blobs=dict(data.get("blobs", {})),
     )
     for name, table in data.get("endpoints", {}).items():
         table = dict(table)

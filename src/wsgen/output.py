@@ -57,7 +57,7 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
     base = [c for c in plan.changes if c.group == "base"]
     for change in plan.changes:
         if change.group == "base":
-            continue  # pristine copies for upgrade: one summary line below
+            continue  # an earlier version's copies: one summary line below
         if change.group not in groups:
             groups[change.group] = tree.add(f"[bold]{change.group}[/]")
         node = groups[change.group]
@@ -65,9 +65,9 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         reason = f"  [dim]({change.reason})[/]" if change.reason else ""
         node.add(f"[{style}]{change.action:<9}[/] {change.path}{reason}")
     if base:
-        written = sum(1 for c in base if c.writes)
         tree.add(
-            f"[bold]base[/] [dim].wsgen/base/: {written} of {len(base)} pristine copies to write[/]"
+            f"[bold]base[/] [dim].wsgen/base/: {len(base)} copies left by an"
+            " earlier wsgen removed (no longer needed)[/]"
         )
     out.print(tree)
     for change in plan.changes:

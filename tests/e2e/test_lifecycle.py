@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,96 @@ def test_upgrade_marks_conflicts_and_exits_non_zero(tmp_path: Path) -> None:
     merged = route.read_text()
     assert "<<<<<<< yours" in merged and "# our own guest rules" in merged
     assert "authenticate(websocket" in merged
+
+
+def _as_if_an_earlier_version_wrote(project: Path, rel: str) -> str:
+    """Rewrite a generated file (and its manifest record) the way a different
+    wsgen version would have generated it: this version re-renders otherwise."""
+    from wsgen.manifest import content_hash, git_blob_id
+
+    path = project / rel
+    now = path.read_text()
+    earlier = now.replace(
+        '"""WebSocket endpoint', '"""An earlier WebSocket endpoint', 1
+    )
+    assert earlier != now
+    manifest = project / ".wsgen.toml"
+    text = manifest.read_text()
+    for old, new in ((content_hash(now), content_hash(earlier)),
+                     (git_blob_id(now), git_blob_id(earlier))):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new)
+    manifest.write_text(text)
+    path.write_text(earlier)
+    return earlier
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=project, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def test_nothing_but_the_manifest_under_dot_wsgen(tmp_path: Path) -> None:
+    project = copy_example("app_package", tmp_path)
+    assert run_wsgen("chat", "--yes", "--no-verify", cwd=project).returncode == 0
+    assert not (project / ".wsgen").exists()
+    assert (project / ".wsgen.toml").is_file()
+
+
+@pytest.mark.parametrize("with_git", [True, False], ids=["git", "no-git"])
+def test_upgrade_takes_the_base_from_git_after_a_version_change(
+    with_git: bool, tmp_path: Path
+) -> None:
+    project = copy_example("app_package", tmp_path)
+    assert run_wsgen("chat", "--yes", "--no-verify", cwd=project).returncode == 0
+    route = "app/routers/chat.py"
+    earlier = _as_if_an_earlier_version_wrote(project, route)
+    if with_git:
+        _git(project, "init", "-q")
+        _git(project, "add", "-A")
+        _git(project, "commit", "-q", "-m", "generated")
+    (project / route).write_text(earlier + "# team note\n")
+
+    result = run_wsgen("upgrade", "chat", "--auth", "--no-verify", cwd=project)
+    merged = (project / route).read_text()
+    if with_git:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "<<<<<<<" not in merged
+        assert merged.endswith("# team note\n")
+        assert "authenticate(websocket" in merged
+        assert "An earlier WebSocket endpoint" not in merged, "theirs took the change"
+    else:
+        # No base anywhere: yours against wsgen's, the whole file marked.
+        assert result.returncode == 1
+        assert "<<<<<<< yours" in merged and "# team note" in merged
+        assert "authenticate(websocket" in merged
+
+
+def test_upgrade_from_a_project_with_base_copies(tmp_path: Path) -> None:
+    """Projects generated before kept pristine copies in .wsgen/base/: they
+    serve as merge bases once and are removed."""
+    project = copy_example("app_package", tmp_path)
+    assert run_wsgen("chat", "--yes", "--no-verify", cwd=project).returncode == 0
+    route = "app/routers/chat.py"
+    earlier = _as_if_an_earlier_version_wrote(project, route)
+    manifest = project / ".wsgen.toml"
+    # Manifests of that layout had no blob ids.
+    text = manifest.read_text()
+    manifest.write_text(text[: text.index("[blobs]")].rstrip("\n") + "\n")
+    copies = project / ".wsgen/base"
+    for rel in ("app/routers/chat.py", "app/websocket/manager.py"):
+        copy = copies / f"{rel}.base"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text((project / rel).read_text())
+    (project / route).write_text(earlier + "# team note\n")
+
+    result = run_wsgen("upgrade", "chat", "--auth", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    merged = (project / route).read_text()
+    assert "<<<<<<<" not in merged and merged.endswith("# team note\n")
+    assert "authenticate(websocket" in merged
+    assert not (project / ".wsgen").exists(), "the copies are gone"
+    assert "[blobs]" in manifest.read_text()
+    assert run_wsgen("check", cwd=project).returncode == 5  # edited: yours now
