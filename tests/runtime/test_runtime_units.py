@@ -127,7 +127,7 @@ def test_a_full_queue_closes_only_that_connection() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("", True),
+        ("", False),
         ("1", True),
         ("on", True),
         ("0", False),
@@ -140,6 +140,12 @@ def test_gc_freeze_setting(
 ) -> None:
     monkeypatch.setenv("WS_GC_FREEZE", value)
     assert WebSocketSettings.from_env().gc_freeze is expected
+
+
+def test_gc_freeze_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WS_GC_FREEZE", raising=False)
+    assert WebSocketSettings().gc_freeze is False
+    assert WebSocketSettings.from_env().gc_freeze is False
 
 
 def test_gc_freeze_setting_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,12 +25,14 @@ Environment variables (defaults in brackets):
     Clients keep a connection alive with ``{"type": "ping"}``.
 ``WS_CLOSE_TIMEOUT`` [5]
     Seconds granted to flush queued frames and the close frame.
-``WS_GC_FREEZE`` [on]
-    At the first start-up, move every object that exists by then (the app,
-    its libraries) out of the garbage collector's reach with ``gc.freeze``:
-    full collections then scan only what was allocated since, instead of
-    stalling every socket for 100 ms or more in a FastAPI process. ``0``,
-    ``false``, ``no`` or ``off`` leave the collector alone.
+``WS_GC_FREEZE`` [off]
+    Opt-in, and process-wide: ``1``, ``true``, ``yes`` or ``on`` move every
+    object that exists at the first start-up (the app, its libraries) out
+    of the garbage collector's reach with ``gc.freeze``. Full collections
+    then scan only what was allocated since; measured in a FastAPI process,
+    they otherwise paused every socket for 100-250 ms, which set the p99 of
+    room fan-out. It affects the whole host process, so it stays off unless
+    asked for.
 ``WS_ALLOWED_ORIGINS`` [empty: any]
     Comma-separated ``Origin`` allowlist; other origins are closed with 4003.
 ``WS_AUTH_TRANSPORTS`` [subprotocol,query]
@@ -118,7 +120,7 @@ class WebSocketSettings:
     max_connections_per_user: int = 10
     idle_timeout: float = 60.0
     close_timeout: float = 5.0
-    gc_freeze: bool = True
+    gc_freeze: bool = False  # process-wide: opt-in (WS_GC_FREEZE)
     allowed_origins: tuple[str, ...] = ()
     auth_transports: tuple[str, ...] = field(default=("subprotocol", "query"))
     auth_cookie: str = "access_token"
