@@ -10,7 +10,8 @@ starting one per burst, which at a paced 100 messages/s to a room of 200
 is what keeps fan-out latency low. The socket is read in the ASGI
 handler's own task.
 
-Served by the runtime's uvicorn protocol (``uvicorn_protocol.py``), a
+Served by the runtime's uvicorn protocol (``uvicorn_protocol.py``, written
+with ``wsgen ... --accelerator uvicorn``), a
 connection whose queue is empty skips the queue: the frame, built once for
 a whole fan-out, goes straight to its transport, if the transport takes it
 (open, uncompressed, not paused). Anything queued keeps the order: while a

@@ -56,8 +56,9 @@ in the environment applies to the next connection): ``WS_JWT_SECRET``
 ``WS_JWT_ISSUER``, ``WS_JWT_LEEWAY`` [10 seconds], and for RS/ES/PS
 algorithms ``WS_JWT_PUBLIC_KEY`` (PEM) or ``WS_JWT_JWKS_URL``.
 
-Endpoints on the Redis backend read ``WS_REDIS_URL`` and the other
-``WS_REDIS_*`` settings in ``redis_backend.py``, when the app starts.
+Endpoints on the Redis backend (``--backend redis``) read ``WS_REDIS_URL``
+and the other ``WS_REDIS_*`` settings in ``redis_backend.py``, when the app
+starts.
 """
 
 from __future__ import annotations
