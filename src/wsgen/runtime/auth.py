@@ -105,12 +105,13 @@ def load_jwt_config() -> JWTConfig:
     if host is not None:
         host_secret, host_algorithm = host
         secret = _env("WS_JWT_SECRET") or _plain(host_secret)
-        algorithms = _env("WS_JWT_ALGORITHMS") or _plain(host_algorithm) or "HS256"
+        default = _plain(host_algorithm) or "HS256"
     else:
         secret = _env("WS_JWT_SECRET")
         # A public key or key set alone means RS256 unless told otherwise.
-        default = "RS256" if (public_key or jwks_url) and not secret else "HS256"
-        algorithms = _env("WS_JWT_ALGORITHMS") or default
+        asymmetric = (public_key or jwks_url) and not secret
+        default = "RS256" if asymmetric else "HS256"
+    algorithms = _env("WS_JWT_ALGORITHMS") or default
     names = [name.strip() for name in algorithms.split(",")]
     return JWTConfig(
         secret=secret,

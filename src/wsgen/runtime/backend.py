@@ -11,10 +11,10 @@ in between: a frame read from the network is fanned out at once).
 Channels are ``room:<id>``, ``user:<id>`` and ``all``.
 
 Presence is local unless a backend keeps it for every process (Redis, in
-``redis_backend.py`` when an endpoint uses ``--backend redis``): then the manager reports each change of its own
-connections with ``track`` while ``tracking`` is true, and the backend
-decides when a user joins or leaves a room cluster-wide, calling the
-``announce`` function given to ``bind``.
+``redis_backend.py``, with ``--backend redis``): then the manager reports
+each change of its own connections with ``track`` while ``tracking`` is
+true, and the backend decides when a user joins or leaves a room
+cluster-wide, calling the ``announce`` function given to ``bind``.
 """
 
 from __future__ import annotations
