@@ -392,10 +392,13 @@ class Bases:
 
     def _rerendered(self, path: str) -> bytes | None:
         if self._rendered is None:
-            self._rendered = {
-                item.path: item.content
-                for item in previous_rendering(self.manifest, self.renderer)
-            }
+            import jinja2
+
+            try:
+                previous = previous_rendering(self.manifest, self.renderer)
+            except jinja2.TemplateError:
+                previous = []  # a context recorded by another version: not this way
+            self._rendered = {item.path: item.content for item in previous}
         text = self._rendered.get(path)
         return text.encode("utf-8") if text is not None else None
 
