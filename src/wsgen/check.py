@@ -76,8 +76,7 @@ def run_check(root: Path) -> CheckReport:
     report = CheckReport(endpoints=sorted(manifest.endpoints))
     expected: dict[str, str] = {}
     if manifest.endpoints:
-        from wsgen.generate import previous_rendering
-        from wsgen.render import Renderer
+        from wsgen.render import Renderer, previous_rendering
 
         # A copier template's files are stale only by copier's measure
         # (`copier update`): they are not re-rendered here.

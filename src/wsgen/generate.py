@@ -29,7 +29,9 @@ from wsgen.registration import Registration
 from wsgen.render import (
     Renderer,
     endpoint_context,
+    endpoint_templates,
     package_inits,
+    previous_rendering,
     relative_module,
     runtime_context,
 )
@@ -418,22 +420,6 @@ class Bases:
         return proc.stdout if proc.returncode == 0 else None
 
 
-def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedFile]:
-    """What this version renders for the manifest's recorded options."""
-    wanted = features.union(r.options for r in manifest.endpoints.values())
-    out = renderer.runtime(
-        manifest.runtime_context,
-        manifest.runtime_dir,
-        features.runtime_modules(wanted),
-    )
-    for record in manifest.endpoints.values():
-        # A copier template's files would need the template fetched again.
-        if record.context and not record.options.get("template"):
-            templates = endpoint_templates(features.features_of(record.options))
-            out += renderer.endpoint(record.context, templates)
-    return out
-
-
 def _merged(change: FileChange, base: bytes | None) -> FileChange:
     from wsgen.merge import merge3
 
@@ -468,10 +454,6 @@ def _no_longer_generated(
     return FileChange(
         path, "keep", group, old, old, "no longer generated; edited, kept"
     )
-
-
-def endpoint_templates(on: tuple[features.Feature, ...]) -> list[str]:
-    return [template for feature in on for template in feature.templates]
 
 
 def spec_options(spec: Spec) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen import __version__
+from wsgen import __version__, features
 from wsgen.discover import Layout
+from wsgen.manifest import Manifest
 from wsgen.spec import Spec
 
 OVERRIDE_DIR = ".wsgen/templates"
@@ -186,4 +187,24 @@ def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:
         init = f"{directory}/__init__.py"
         if not exists(init):
             out.append(RenderedFile(init, "", "package"))
+    return out
+
+
+def endpoint_templates(on: tuple[features.Feature, ...]) -> list[str]:
+    return [template for feature in on for template in feature.templates]
+
+
+def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedFile]:
+    """What this version renders for the manifest's recorded options."""
+    wanted = features.union(r.options for r in manifest.endpoints.values())
+    out = renderer.runtime(
+        manifest.runtime_context,
+        manifest.runtime_dir,
+        features.runtime_modules(wanted),
+    )
+    for record in manifest.endpoints.values():
+        # A copier template's files would need the template fetched again.
+        if record.context and not record.options.get("template"):
+            templates = endpoint_templates(features.features_of(record.options))
+            out += renderer.endpoint(record.context, templates)
     return out
