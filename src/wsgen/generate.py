@@ -354,6 +354,24 @@ def base_path(path: str) -> str:
     return f"{BASE_DIR}/{path}{BASE_SUFFIX}"
 
 
+def _template_commit(spec: Spec, rendered: list[RenderedFile]) -> dict[str, str]:
+    """The copier template's commit, from its answers file: upgrade renders
+    that commit again for the base of its merges."""
+    if spec.template is None:
+        return {}
+    import re
+
+    from wsgen.copier_source import answers_file
+
+    answers = answers_file(spec.name)
+    for item in rendered:
+        if item.path.endswith(answers):
+            found = re.search(r"(?m)^_commit:\s*['\"]?([^\s'\"]+)", item.content)
+            if found:
+                return {"template_commit": found.group(1)}
+    return {}
+
+
 def _legacy_base_removal(root: Path) -> list[FileChange]:
     folder = root / BASE_DIR
     if not folder.is_dir():
@@ -380,6 +398,7 @@ class Bases:
         self.manifest = manifest
         self.renderer = renderer
         self._rendered: dict[str, str] | None = None
+        self._templates: dict[str, dict[str, str]] = {}
 
     def get(self, path: str, recorded: str) -> bytes | None:
         for source in (self._legacy_copy, self._rerendered, self._git_blob):
@@ -393,6 +412,9 @@ class Bases:
         return candidate.read_bytes() if candidate.is_file() else None
 
     def _rerendered(self, path: str) -> bytes | None:
+        for record in self.manifest.endpoints.values():
+            if path in record.files and record.options.get("template"):
+                return self._from_template(record, path)
         if self._rendered is None:
             import jinja2
 
@@ -402,6 +424,25 @@ class Bases:
                 previous = []  # a context recorded by another version: not this way
             self._rendered = {item.path: item.content for item in previous}
         text = self._rendered.get(path)
+        return text.encode("utf-8") if text is not None else None
+
+    def _from_template(self, record: EndpointRecord, path: str) -> bytes | None:
+        """The copier template at the recorded commit, rendered once per endpoint."""
+        if record.name not in self._templates:
+            from wsgen import copier_source
+            from wsgen.errors import WsgenError
+
+            try:
+                output = copier_source.render(
+                    str(record.options["template"]),
+                    record.options.get("template_commit"),
+                    record.context,
+                )
+                files = {item.path: item.content for item in output.files}
+            except WsgenError:
+                files = {}  # gone or unreadable: another source, or no base
+            self._templates[record.name] = files
+        text = self._templates[record.name].get(path)
         return text.encode("utf-8") if text is not None else None
 
     def _git_blob(self, path: str) -> bytes | None:
@@ -516,6 +557,7 @@ def _updated_manifest(
         options={
             **spec_options(spec),
             "app": f"{layout.app.module}:{layout.app.export}",
+            **_template_commit(spec, rendered),
         },
         files=endpoint_files,
         registration={
