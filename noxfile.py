@@ -22,6 +22,10 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("ruff", "check", "src", "tests")
     session.run("ruff", "format", "--check", "src", "tests")
+    # The runtime is copied into projects: it keeps to their narrowest style.
+    runtime = ["--line-length", "79", "src/wsgen/runtime"]
+    session.run("ruff", "check", *runtime)
+    session.run("ruff", "format", "--check", *runtime)
     session.run("mypy")
 
 

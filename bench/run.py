@@ -66,6 +66,8 @@ JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"
 GENERATED_LOAD_ENV = {
     "WS_RATE_MESSAGES_PER_SECOND": "1000000",
     "WS_RATE_MESSAGES_BURST": "1000000",
+    # Opt-in since it is process-wide; the figures in BENCHMARKS.md use it.
+    "WS_GC_FREEZE": "on",
 }
 # The generated runtime's uvicorn protocol (uvicorn's own plus a TCP user
 # timeout), as the README tells users to serve it.
@@ -127,7 +129,7 @@ def generate(workdir: Path, auth: bool) -> Path:
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
-    cmd = [*wsgen_command(), "chat", "--rooms", "--broadcast"]
+    cmd = [*wsgen_command(), "chat", "--rooms", "--broadcast", "--accelerator", "uvicorn"]
     if auth:
         cmd.append("--auth")
     cmd += ["--yes", "--no-verify", "--project", str(project)]

@@ -95,15 +95,11 @@ def run_check(root: Path) -> CheckReport:
     report = CheckReport(endpoints=sorted(manifest.endpoints))
     expected: dict[str, str] = {}
     if manifest.endpoints:
-        from wsgen.render import Renderer
+        from wsgen.render import Renderer, previous_rendering
 
-        renderer = Renderer(root)
-        rendered = renderer.runtime(manifest.runtime_context, manifest.runtime_dir)
-        for record in manifest.endpoints.values():
-            # A copier template's files are stale only by copier's measure
-            # (`copier update`); re-rendering here would fetch the template.
-            if not record.options.get("template"):
-                rendered += renderer.endpoint(record.context)
+        # A copier template's files are stale only by copier's measure
+        # (`copier update`): they are not re-rendered here.
+        rendered = previous_rendering(manifest, Renderer(root))
         expected = {item.path: content_hash(item.content) for item in rendered}
     owners: dict[str, str | None] = {
         p: None for p in {**manifest.runtime_files, **manifest.package_files}

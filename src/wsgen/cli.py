@@ -190,6 +190,11 @@ def new(
         "--backend",
         help="memory (one process, the default) or redis (several workers).",
     ),
+    accelerator: str | None = typer.Option(
+        None,
+        "--accelerator",
+        help="uvicorn: also write the runtime's uvicorn protocol (opt-in).",
+    ),
     project: Path | None = _project_option(),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
@@ -236,7 +241,7 @@ def new(
         given = Choices(
             auth=auth, rooms=rooms, broadcast=broadcast,
             message_types=tuple(message_type) or None, path=path, client=client,
-            backend=backend, template=template, app=app_ref,
+            backend=backend, template=template, app=app_ref, accelerator=accelerator,
         )  # fmt: skip
         if (
             not yes
@@ -311,6 +316,7 @@ def _generate(
         jwt_settings=jwt_settings,
         template=template,
         template_ref=template_ref,
+        accelerator=chosen.accelerator,
     )
     root = project_root(project)
     generation = build_generation(
@@ -369,7 +375,13 @@ def _generate(
     else:
         from wsgen.output import print_applied
 
-        print_applied(plan, result, tests_path, generation.layout.runtime_module)
+        print_applied(
+            plan,
+            result,
+            tests_path,
+            generation.layout.runtime_module,
+            accelerated=spec.accelerator == "uvicorn",
+        )
     merge_conflicts = [c.path for c in plan.changes if c.action == "merge-conflict"]
     if merge_conflicts:
         print(
@@ -386,10 +398,11 @@ def _generate(
 def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
     """Import the app with the host's Python; with --install, install what
     it lacks with the host's tool and verify again."""
-    from wsgen.deps import requirements_for
+    from wsgen import features
+    from wsgen.generate import spec_options
     from wsgen.verify import run_install, verify_route
 
-    requirements = requirements_for(spec.backend)
+    requirements = features.requirements(features.features_of(spec_options(spec)))
     result = verify_route(layout, spec.path, requirements, name=spec.name)
     if install and result.get("install_argv"):
         command = result["install"]
@@ -551,6 +564,9 @@ def upgrade(
     backend: str | None = typer.Option(
         None, "--backend", help="Change: memory or redis."
     ),
+    accelerator: str | None = typer.Option(
+        None, "--accelerator", help="Change: uvicorn or none."
+    ),
     project: Path | None = _project_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
@@ -589,6 +605,7 @@ def upgrade(
             auth=auth, rooms=rooms, broadcast=broadcast,
             message_types=tuple(message_type) if message_type else None,
             path=path, client=client, backend=backend, template=template,
+            accelerator=accelerator,
         )  # fmt: skip
         _generate(
             record.name, given, project, dry_run=dry_run, as_json=as_json,

@@ -8,32 +8,19 @@ every other byte stays as it was, and the manifest records the inserted text:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wsgen import features
 from wsgen.projectconfig import ProjectConfig, canonical, requirement_name
-
-# The one table of what the generated runtime needs: the distribution, with
-# the lowest version it is tested on, and the module the runtime imports
-# (before taking a dependency out again, `destroy` checks that no host code
-# has come to import it; not FastAPI, which every host imported before).
-RUNTIME_PACKAGES: dict[str, tuple[str, str | None]] = {
-    "fastapi": ("fastapi>=0.115", None),
-    "pyjwt": ("pyjwt>=2.8", "jwt"),
-    "structlog": ("structlog>=24.1", "structlog"),
-}
-# What a backend other than memory adds to them.
-BACKEND_PACKAGES: dict[str, dict[str, tuple[str, str | None]]] = {
-    "redis": {"redis": ("redis>=5", "redis")}
-}
-RUNTIME_REQUIREMENTS = {name: spec for name, (spec, _) in RUNTIME_PACKAGES.items()}
 
 
 def import_name(requirement: str) -> str | None:
-    """The module a requirement wsgen adds is imported as (None: not one of them)."""
+    """The module a requirement wsgen adds is imported as (None: not one of
+    them, or FastAPI, which every host imported before)."""
     name = requirement_name(requirement)
-    tables = [RUNTIME_PACKAGES, *BACKEND_PACKAGES.values()]
-    return next((t[name][1] for t in tables if name in t), None)
+    return features.import_names().get(name) if name else None
 
 
 @dataclass(frozen=True)
@@ -169,14 +156,6 @@ def _append_to_requirements(text: str, specs: list[str]) -> Insertion:
     return len(text), prefix + "".join(s + nl for s in specs)
 
 
-def requirements_for(backend: str = "memory") -> dict[str, str]:
-    backend_table = BACKEND_PACKAGES.get(backend, {})
-    return {
-        **RUNTIME_REQUIREMENTS,
-        **{name: spec for name, (spec, _) in backend_table.items()},
-    }
-
-
 def _names(specs: Any) -> set[str]:
     if isinstance(specs, dict):  # Poetry: {name = version}
         return {canonical(str(name)) for name in specs}
@@ -244,14 +223,17 @@ def _targets(config: ProjectConfig) -> list[_Target]:
     return targets
 
 
-def plan_dependencies(config: ProjectConfig, backend: str = "memory") -> DependencyEdit:
-    """The insertion that declares what the runtime needs, beside FastAPI.
+def plan_dependencies(
+    config: ProjectConfig, requirements: Mapping[str, str]
+) -> DependencyEdit:
+    """The insertion that declares `requirements` (name -> spec, from the
+    feature table) where the host declares FastAPI.
 
     The list that declares FastAPI (core, an extra, a dependency group, or a
     requirements file) gets them; with FastAPI declared nowhere, the
     project's main list does (and gets FastAPI too).
     """
-    wanted = requirements_for(backend)
+    wanted = requirements
     targets = _targets(config)
     target = next((t for t in targets if "fastapi" in t.declared), None)
     target = target or next((t for t in targets if t.main), None)

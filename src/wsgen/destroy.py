@@ -14,6 +14,7 @@ import ast
 import re
 from pathlib import Path
 
+from wsgen import features
 from wsgen.deps import import_name
 from wsgen.errors import RefusedError
 from wsgen.generate import BASE_DIR, base_path
@@ -26,7 +27,7 @@ from wsgen.manifest import (
     read_manifest,
 )
 from wsgen.plan import FileChange, Plan
-from wsgen.projectconfig import canonical
+from wsgen.projectconfig import canonical, requirement_name
 from wsgen.scan import ProjectFiles, read_text, scan_project
 
 
@@ -241,24 +242,38 @@ def _base_copies(
 
 
 def _dependency_changes(
-    root: Path, manifest: Manifest, files: ProjectFiles, generated: set[str], plan: Plan
-) -> list[FileChange]:
-    """Take out, newest first, exactly what generation inserted."""
+    root: Path,
+    manifest: Manifest,
+    files: ProjectFiles,
+    generated: set[str],
+    plan: Plan,
+    still_required: set[str],
+) -> tuple[list[FileChange], list[str], list[DependencyInsert]]:
+    """Take out, newest first, exactly what generation inserted that no
+    endpoint left needs: the changes, the requirements removed, and the
+    insertions still recorded (shrunk where part of one went)."""
     if not manifest.dependency_edits:
-        return _legacy_dependency_changes(root, manifest, files, generated, plan)
+        return _legacy_dependency_changes(
+            root, manifest, files, generated, plan, still_required
+        )
     texts: dict[str, tuple[bytes, str]] = {}
     removed: list[str] = []
+    kept: list[DependencyInsert] = []
     for edit in reversed(manifest.dependency_edits):
+        freed = [
+            r for r in edit.requirements if requirement_name(r) not in still_required
+        ]
         path = root / edit.file
+        if not freed or (edit.file not in texts and not path.is_file()):
+            kept.append(edit)
+            continue
         if edit.file not in texts:
-            if not path.is_file():
-                continue
             old = path.read_bytes()
             texts[edit.file] = (old, old.decode("utf-8"))
         old, text = texts[edit.file]
         users = [
             f"{req} ({', '.join(found)} imports {module})"
-            for req in edit.requirements
+            for req in freed
             if (module := import_name(req))
             and (found := _importers(files, module, generated))
         ]
@@ -267,33 +282,60 @@ def _dependency_changes(
                 f"kept the dependency lines wsgen added to {edit.file}: "
                 + "; ".join(users)
             )
+            kept.append(edit)
             continue
+        # What stays of the insertion is recorded, so that undoing the rest
+        # later still gives back the original bytes.
+        rest = tuple(r for r in edit.requirements if r not in freed)
+        shrunk = DependencyInsert(
+            edit.file, edit.at, remove_dependencies(edit.text, freed), rest
+        )
         new_text = undo_insert(text, edit)
-        if new_text is None:
+        if new_text is not None and rest:
+            at = (
+                shrunk.at
+                if text[edit.at :].startswith(edit.text)
+                else text.index(edit.text)
+            )
+            new_text = new_text[:at] + shrunk.text + new_text[at:]
+        if new_text is None or (rest and shrunk.text == edit.text):
             plan.warnings.append(
                 f"the dependency lines wsgen added to {edit.file} were changed; "
-                "left as they are: " + ", ".join(edit.requirements)
+                "left as they are: " + ", ".join(freed)
             )
+            kept.append(edit)
             continue
         texts[edit.file] = (old, new_text)
-        removed.extend(edit.requirements)
+        removed.extend(freed)
+        if rest:
+            kept.append(shrunk)
     if removed:
         plan.notes.append("dependencies removed: " + ", ".join(sorted(removed)))
-    return [
+    changes = [
         FileChange(file, "edit", "dependencies", text.encode("utf-8"), old)
         for file, (old, text) in sorted(texts.items())
         if text.encode("utf-8") != old
     ]
+    return changes, removed, list(reversed(kept))
 
 
 def _legacy_dependency_changes(
-    root: Path, manifest: Manifest, files: ProjectFiles, generated: set[str], plan: Plan
-) -> list[FileChange]:
+    root: Path,
+    manifest: Manifest,
+    files: ProjectFiles,
+    generated: set[str],
+    plan: Plan,
+    still_required: set[str],
+) -> tuple[list[FileChange], list[str], list[DependencyInsert]]:
     """Manifests written before edits were recorded: drop the lines by name."""
     removable = [
         spec
         for spec in manifest.dependencies
-        if not (module := import_name(spec)) or not _importers(files, module, generated)
+        if requirement_name(spec) not in still_required
+        and (
+            not (module := import_name(spec))
+            or not _importers(files, module, generated)
+        )
     ]
     for dep_file in ("pyproject.toml", "requirements.txt"):
         dep_path = root / dep_file
@@ -302,9 +344,10 @@ def _legacy_dependency_changes(
             new_text = remove_dependencies(old.decode("utf-8"), removable)
             if new_text.encode("utf-8") != old:
                 plan.notes.append("dependencies removed: " + ", ".join(removable))
-                return [FileChange(dep_file, "edit", "dependencies",
-                                   new_text.encode("utf-8"), old)]  # fmt: skip
-    return []
+                change = FileChange(dep_file, "edit", "dependencies",
+                                    new_text.encode("utf-8"), old)  # fmt: skip
+                return [change], removable, []
+    return [], [], list(manifest.dependency_edits)
 
 
 def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
@@ -328,9 +371,17 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         url_path=str(record.options.get("path", "")),
         layout={},
     )
+    # What the other endpoints still need of the shared runtime stays.
+    still = features.union(
+        r.options for n, r in manifest.endpoints.items() if n != record.name
+    )
+    needed = {
+        f"{manifest.runtime_dir}/{module}.py"
+        for module in features.runtime_modules(still)
+    }
     owned = dict(record.files)
+    owned.update({p: h for p, h in manifest.runtime_files.items() if p not in needed})
     if last:
-        owned.update(manifest.runtime_files)
         owned.update(manifest.package_files)
     for path, recorded in sorted(owned.items()):
         group = "endpoint" if path in record.files else "runtime"
@@ -361,9 +412,13 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
     host_after = (reg["file"], new_host) if new_host is not None else None
     _refuse_if_still_imported(root, manifest, plan, files, host_after)
     plan.changes.extend(_base_copies(root, record.files, last))
-    if last:
-        generated = set(owned)
-        plan.changes.extend(_dependency_changes(root, manifest, files, generated, plan))
+    # Dependencies go with the last endpoint whose features need them.
+    generated = set(owned) | set(manifest.owned_files())
+    still_required = set(features.requirements(still))
+    dep_changes, removed, edits_left = _dependency_changes(
+        root, manifest, files, generated, plan, still_required
+    )
+    plan.changes.extend(dep_changes)
 
     manifest_path = root / MANIFEST_NAME
     old_manifest = manifest_path.read_bytes()
@@ -376,15 +431,20 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         remaining = Manifest(
             version=manifest.version,
             runtime_dir=manifest.runtime_dir,
-            runtime_files=dict(manifest.runtime_files),
+            runtime_files={
+                p: h for p, h in manifest.runtime_files.items() if p not in owned
+            },
             runtime_context=manifest.runtime_context,
             package_files=dict(manifest.package_files),
-            dependencies=manifest.dependencies,
-            dependency_edits=manifest.dependency_edits,
+            dependencies=[d for d in manifest.dependencies if d not in removed],
+            dependency_edits=edits_left,
+            blobs={p: b for p, b in manifest.blobs.items() if p not in owned},
             endpoints={k: v for k, v in manifest.endpoints.items() if k != record.name},
         )
-        still = remaining.all_hashes()  # accepted edits of files that remain
-        remaining.accepted = {p: h for p, h in manifest.accepted.items() if p in still}
+        staying = remaining.all_hashes()  # accepted edits of files that remain
+        remaining.accepted = {
+            p: h for p, h in manifest.accepted.items() if p in staying
+        }
         new_manifest = dumps(remaining).encode("utf-8")
         plan.changes.append(
             FileChange(MANIFEST_NAME, "edit", "manifest", new_manifest, old_manifest)

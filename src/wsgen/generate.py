@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wsgen import __version__
+from wsgen import __version__, features
 from wsgen.deps import plan_dependencies
 from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError, require_folder
@@ -21,6 +21,7 @@ from wsgen.manifest import (
     Manifest,
     content_hash,
     dumps,
+    git_blob_id,
     read_manifest,
     route_module,
 )
@@ -30,7 +31,9 @@ from wsgen.registration import Registration
 from wsgen.render import (
     Renderer,
     endpoint_context,
+    endpoint_templates,
     package_inits,
+    previous_rendering,
     relative_module,
     runtime_context,
 )
@@ -168,14 +171,23 @@ def build_generation(
     if jwt_choice:
         rt_context["jwt_settings"] = jwt_choice
     ep_context = endpoint_context(spec, layout)
+    options = spec_options(spec)
+    # The runtime holds what any endpoint needs: this one and the others.
+    wanted = features.union(
+        [options] + [r.options for n, r in manifest.endpoints.items() if n != spec.name]
+    )
     shared = package_inits(layout, lambda p: p not in owned and files.exists(p))
-    shared += renderer.runtime(rt_context, layout.runtime_dir)
-    deps = plan_dependencies(config, spec.backend)
+    shared += renderer.runtime(
+        rt_context, layout.runtime_dir, features.runtime_modules(wanted)
+    )
+    deps = plan_dependencies(config, features.requirements(wanted))
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime
     # is shared by every endpoint, so it stays wsgen's.
     if spec.template is None:
-        endpoint_files = renderer.endpoint(ep_context)
+        endpoint_files = renderer.endpoint(
+            ep_context, endpoint_templates(features.features_of(options))
+        )
     else:
         endpoint_files, template_notes = _from_template(
             spec, ep_context, shared, manifest, layout, deps.file
@@ -183,6 +195,7 @@ def build_generation(
     rendered = shared + endpoint_files
 
     all_hashes = manifest.all_hashes()
+    bases = Bases(root, manifest, renderer)
     changes: list[FileChange] = []
     for item in rendered:
         new = item.content.encode("utf-8")
@@ -193,15 +206,18 @@ def build_generation(
             old_hash=content_hash(old) if old is not None else None,
         )  # fmt: skip
         if merge and change.action == "conflict" and item.path in all_hashes:
-            change = _merged(root, change)
+            change = _merged(change, bases.get(item.path, all_hashes[item.path]))
         changes.append(_kept_if_expected(change, all_hashes, manifest))
+    rendered_paths = {item.path for item in rendered}
+    dropped = dict(manifest.runtime_files)
     if merge and spec.name in manifest.endpoints:
-        rendered_paths = {item.path for item in rendered}
-        for path, recorded in sorted(manifest.endpoints[spec.name].files.items()):
-            gone = _no_longer_generated(root, path, recorded, rendered_paths)
-            if gone is not None:
-                changes.append(gone)
-    changes.extend(_base_copies(root, rendered))
+        dropped.update(manifest.endpoints[spec.name].files)
+    for path, recorded in sorted(dropped.items()):
+        group = "runtime" if path in manifest.runtime_files else "endpoint"
+        gone = _no_longer_generated(root, path, recorded, rendered_paths, group)
+        if gone is not None:
+            changes.append(gone)
+    changes.extend(_legacy_base_removal(root))
 
     registration = registration_for(spec, layout)
     host_source = _read(root, layout.target.file)
@@ -343,9 +359,9 @@ def _from_template(
     return output.files, output.notes
 
 
+# Earlier wsgen versions kept pristine copies of what they generated here;
+# a run of this version uses them once (as merge bases) and removes them.
 BASE_DIR = ".wsgen/base"
-# A suffix linters, type checkers and test runners ignore: the copies must
-# not be mistaken for modules of the project.
 BASE_SUFFIX = ".base"
 
 
@@ -353,26 +369,123 @@ def base_path(path: str) -> str:
     return f"{BASE_DIR}/{path}{BASE_SUFFIX}"
 
 
-def _base_copies(root: Path, rendered: list[RenderedFile]) -> list[FileChange]:
-    """Pristine copies of what was generated: the base of upgrade's merges."""
-    changes = []
+def _template_commit(spec: Spec, rendered: list[RenderedFile]) -> dict[str, str]:
+    """The copier template's commit, from its answers file: upgrade renders
+    that commit again for the base of its merges."""
+    if spec.template is None:
+        return {}
+    import re
+
+    from wsgen.copier_source import answers_file
+
+    answers = answers_file(spec.name)
     for item in rendered:
-        path = base_path(item.path)
-        new = item.content.encode("utf-8")
-        old = _read(root, path)
-        action = "create" if old is None else ("identical" if old == new else "update")
-        changes.append(FileChange(path, action, "base", new, old))
+        if item.path.endswith(answers):
+            found = re.search(r"(?m)^_commit:\s*['\"]?([^\s'\"]+)", item.content)
+            if found:
+                return {"template_commit": found.group(1)}
+    return {}
+
+
+def _legacy_base_removal(root: Path) -> list[FileChange]:
+    folder = root / BASE_DIR
+    if not folder.is_dir():
+        return []
+    changes = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(root).as_posix()
+            changes.append(FileChange(rel, "delete", "base", b"", path.read_bytes()))
     return changes
 
 
-def _merged(root: Path, change: FileChange) -> FileChange:
+class Bases:
+    """What wsgen generated before, for upgrade's merges; never kept in the tree.
+
+    Tried in order, each accepted only if its hash is the one recorded: the
+    copy an earlier version left in `.wsgen/base/`; a re-rendering of the
+    recorded options with this version (right when the version is the same);
+    the blob in the project's git repository, by the id the manifest recorded.
+    """
+
+    def __init__(self, root: Path, manifest: Manifest, renderer: Renderer) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.renderer = renderer
+        self._rendered: dict[str, str] | None = None
+        self._templates: dict[str, dict[str, str]] = {}
+
+    def get(self, path: str, recorded: str) -> bytes | None:
+        for source in (self._legacy_copy, self._rerendered, self._git_blob):
+            data = source(path)
+            if data is not None and content_hash(data) == recorded:
+                return data
+        return None
+
+    def _legacy_copy(self, path: str) -> bytes | None:
+        candidate = self.root / base_path(path)
+        return candidate.read_bytes() if candidate.is_file() else None
+
+    def _rerendered(self, path: str) -> bytes | None:
+        for record in self.manifest.endpoints.values():
+            if path in record.files and record.options.get("template"):
+                return self._from_template(record, path)
+        if self._rendered is None:
+            import jinja2
+
+            try:
+                previous = previous_rendering(self.manifest, self.renderer)
+            except jinja2.TemplateError:
+                previous = []  # a context recorded by another version: not this way
+            self._rendered = {item.path: item.content for item in previous}
+        text = self._rendered.get(path)
+        return text.encode("utf-8") if text is not None else None
+
+    def _from_template(self, record: EndpointRecord, path: str) -> bytes | None:
+        """The copier template at the recorded commit, rendered once per endpoint."""
+        if record.name not in self._templates:
+            from wsgen import copier_source
+            from wsgen.errors import WsgenError
+
+            try:
+                output = copier_source.render(
+                    str(record.options["template"]),
+                    record.options.get("template_commit"),
+                    record.context,
+                )
+                files = {item.path: item.content for item in output.files}
+            except WsgenError:
+                files = {}  # gone or unreadable: another source, or no base
+            self._templates[record.name] = files
+        text = self._templates[record.name].get(path)
+        return text.encode("utf-8") if text is not None else None
+
+    def _git_blob(self, path: str) -> bytes | None:
+        import subprocess
+
+        blob = self.manifest.blobs.get(path)
+        if blob is None:
+            return None
+        try:
+            proc = subprocess.run(
+                ["git", "cat-file", "blob", blob],
+                cwd=self.root, capture_output=True, timeout=30, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None  # no git here
+        return proc.stdout if proc.returncode == 0 else None
+
+
+def _merged(change: FileChange, base: bytes | None) -> FileChange:
     from wsgen.merge import merge3
 
-    base = _read(root, base_path(change.path))
-    if base is None or change.old is None:
-        return change  # no base to merge from: stays a conflict
+    if change.old is None:
+        return change
+    # Without the base, the whole file is one conflict: yours against wsgen's.
     text, conflicts = merge3(
-        base.decode("utf-8"), change.old.decode("utf-8"), change.new.decode("utf-8")
+        (base or b"").decode("utf-8"),
+        change.old.decode("utf-8"),
+        change.new.decode("utf-8"),
     )
     action, reason = (
         ("merge", "your edits kept")
@@ -419,7 +532,7 @@ def _still_accepted(
 
 
 def _no_longer_generated(
-    root: Path, path: str, recorded: str, rendered: set[str]
+    root: Path, path: str, recorded: str, rendered: set[str], group: str
 ) -> FileChange | None:
     if path in rendered:
         return None
@@ -427,9 +540,9 @@ def _no_longer_generated(
     if old is None:
         return None
     if content_hash(old) == recorded:
-        return FileChange(path, "delete", "endpoint", b"", old, "no longer generated")
+        return FileChange(path, "delete", group, b"", old, "no longer generated")
     return FileChange(
-        path, "keep", "endpoint", old, old, "no longer generated; edited, kept"
+        path, "keep", group, old, old, "no longer generated; edited, kept"
     )
 
 
@@ -445,6 +558,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         "backend": spec.backend,
         # Only when given: plans and manifests of built-in endpoints stay as they were.
         **({"template": spec.template} if spec.template else {}),
+        **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
     }
 
 
@@ -477,6 +591,7 @@ def _updated_manifest(
             *([dependency_edit] if dependency_edit else []),
         ],
         endpoints=dict(manifest.endpoints),
+        blobs=dict(manifest.blobs),
     )
     previous = manifest.endpoints.get(spec.name)
     endpoint_files: dict[str, str] = {}
@@ -488,11 +603,15 @@ def _updated_manifest(
             updated.package_files[item.path] = digest
         else:
             endpoint_files[item.path] = digest
+    updated.blobs.update({item.path: git_blob_id(item.content) for item in rendered})
+    owned = updated.owned_files() | set(endpoint_files)
+    updated.blobs = {p: b for p, b in updated.blobs.items() if p in owned}
     updated.endpoints[spec.name] = EndpointRecord(
         name=spec.name,
         options={
             **spec_options(spec),
             "app": f"{layout.app.module}:{layout.app.export}",
+            **_template_commit(spec, rendered),
         },
         files=endpoint_files,
         user_files=[

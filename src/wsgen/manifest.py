@@ -31,6 +31,15 @@ def content_hash(data: bytes | str) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def git_blob_id(data: bytes | str) -> str:
+    """The id git gives this content: upgrade reads the base of its merge
+    back from the project's own repository (`git cat-file blob ID`)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha1(
+        b"blob %d\0" % len(raw) + raw, usedforsecurity=False
+    ).hexdigest()
+
+
 @dataclass
 class EndpointRecord:
     name: str
@@ -75,6 +84,8 @@ class Manifest:
     # Runtime files edited on purpose (`wsgen check --accept`): path -> the
     # hash of the accepted content. The generated hash stays in `files`.
     accepted: dict[str, str] = field(default_factory=dict)
+    # path -> git blob id of what was generated (see git_blob_id).
+    blobs: dict[str, str] = field(default_factory=dict)
 
     def owned_files(self) -> frozenset[str]:
         owned = set(self.runtime_files) | set(self.package_files)
@@ -185,6 +196,14 @@ def dumps(manifest: Manifest) -> str:
                 for p, h in sorted(manifest.accepted.items())
             )
         )
+    if manifest.blobs:
+        parts.append(
+            "[blobs]\n"
+            + "".join(
+                f"{_toml_string(p)} = {_toml_string(b)}\n"
+                for p, b in sorted(manifest.blobs.items())
+            )
+        )
     return "\n".join(parts)
 
 
@@ -205,6 +224,7 @@ def loads(text: str) -> Manifest:
             DependencyInsert.from_dict(edit)
             for edit in data.get("wsgen", {}).get("dependency_edits", [])
         ],
+        blobs=dict(data.get("blobs", {})),
     )
     for name, table in data.get("endpoints", {}).items():
         table = dict(table)

@@ -24,6 +24,7 @@ class EndpointOptions:
     backend: str | None = None  # None: memory
     template: str | None = None  # a copier template for the endpoint's files
     app: str | None = None  # MODULE:ATTR; None: discovered
+    accelerator: str | None = None  # a server integration; None: none
 
     @classmethod
     def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
@@ -38,6 +39,7 @@ class EndpointOptions:
             backend=options.get("backend"),
             template=options.get("template"),
             app=options.get("app"),
+            accelerator=options.get("accelerator"),
         )
 
 
@@ -59,6 +61,7 @@ class Choices:
     backend: str | None = None
     template: str | None = None
     app: str | None = None
+    accelerator: str | None = None
 
     def over(self, base: EndpointOptions) -> EndpointOptions:
         given = {

@@ -57,7 +57,7 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
     base = [c for c in plan.changes if c.group == "base"]
     for change in plan.changes:
         if change.group == "base":
-            continue  # pristine copies for upgrade: one summary line below
+            continue  # an earlier version's copies: one summary line below
         if change.group not in groups:
             groups[change.group] = tree.add(f"[bold]{change.group}[/]")
         node = groups[change.group]
@@ -65,9 +65,9 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         reason = f"  [dim]({change.reason})[/]" if change.reason else ""
         node.add(f"[{style}]{change.action:<9}[/] {change.path}{reason}")
     if base:
-        written = sum(1 for c in base if c.writes)
         tree.add(
-            f"[bold]base[/] [dim].wsgen/base/: {written} of {len(base)} pristine copies to write[/]"
+            f"[bold]base[/] [dim].wsgen/base/: {len(base)} copies left by an"
+            " earlier wsgen removed (no longer needed)[/]"
         )
     out.print(tree)
     for change in plan.changes:
@@ -94,6 +94,8 @@ def print_applied(
     verify: dict[str, Any] | None,
     tests_path: str,
     runtime_module: str,
+    *,
+    accelerated: bool = False,
 ) -> None:
     out = console()
     written = len(plan.writes)
@@ -122,14 +124,15 @@ def print_applied(
             out.print(Text(verify["next"]))
             return
     out.print(f"Next: run `python -m pytest {tests_path}`.")
-    # Only a protocol below ASGI can drop the TCP connection of a client
-    # that stopped reading, or take a frame built once for a whole room
-    # (README: "Serving it").
-    out.print(
-        "Serve with uvicorn's "
-        f"`--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
-        "room messages framed once, clients that stop reading disconnected."
-    )
+    if accelerated:
+        # Only a protocol below ASGI can drop the TCP connection of a client
+        # that stopped reading, or take a frame built once for a whole room
+        # (README: "Serving it").
+        out.print(
+            "Serve with `uvicorn MODULE:app "
+            f"--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
+            "room messages framed once, clients that stop reading disconnected."
+        )
 
 
 def print_check(report: CheckReport) -> None:

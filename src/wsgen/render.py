@@ -1,8 +1,12 @@
-"""Templates -> file contents: a pure function of (spec, layout).
+"""Templates and runtime source -> file contents: a pure function of (spec, layout).
 
-`templates/` mirrors what lands in the host: `runtime/` once per project,
-`endpoint/` and `tests/` once per endpoint. A project-local
-`.wsgen/templates/` shadows any built-in file of the same relative path.
+The runtime is plain Python in `wsgen/runtime/`, copied verbatim; only
+`templates/runtime/host.py.jinja` (what the runtime reads from this project)
+is rendered. `templates/endpoint/`, `tests/` and `client/` are rendered once
+per endpoint. Which files a project gets is the feature table's answer
+(`wsgen.features`). A project-local `.wsgen/templates/` shadows any built-in
+template of the same relative path (`runtime/<module>.py.jinja` replaces a
+runtime module).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen import __version__
+from wsgen import __version__, features
 from wsgen.discover import Layout
+from wsgen.manifest import Manifest
 from wsgen.spec import Spec
 
 OVERRIDE_DIR = ".wsgen/templates"
@@ -25,10 +30,14 @@ class RenderedFile:
     group: str  # "package", "runtime", "endpoint" or "tests"
 
 
+def runtime_source_dir() -> Path:
+    return Path(__file__).resolve().parent / "runtime"
+
+
 def builtin_templates_dir() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "templates", here.parent.parent / "templates"):
-        if (candidate / "runtime").is_dir():
+        if (candidate / "endpoint").is_dir():
             return candidate
     raise RuntimeError("wsgen's templates are missing from this installation")
 
@@ -116,7 +125,9 @@ class Renderer:
         import jinja2  # imported here: only commands that render pay for it
 
         self.builtin = builtin or builtin_templates_dir()
-        search = [str(project_root / OVERRIDE_DIR), str(self.builtin)]
+        self.override = project_root / OVERRIDE_DIR
+        self.source = runtime_source_dir()
+        search = [str(self.override), str(self.builtin)]
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
             undefined=jinja2.StrictUndefined,
@@ -127,34 +138,46 @@ class Renderer:
             bytecode_cache=_bytecode_cache(jinja2),
         )
 
-    def _group(
-        self, group: str, dest_dir: str, context: dict[str, Any]
+    def _render(self, template: str, context: dict[str, Any]) -> str:
+        return str(self.env.get_template(template).render(**context))
+
+    def _has_template(self, template: str) -> bool:
+        return (self.override / template).is_file() or (
+            self.builtin / template
+        ).is_file()
+
+    def runtime(
+        self, context: dict[str, Any], runtime_dir: str, modules: list[str]
     ) -> list[RenderedFile]:
-        out: list[RenderedFile] = []
-        folder = self.builtin / group
-        if not folder.is_dir():
-            return out
-        for template in sorted(folder.rglob("*.jinja")):
-            rel = template.relative_to(self.builtin).as_posix()
-            name = template.relative_to(folder).as_posix()[: -len(".jinja")]
-            for key in ("name",):
-                if key in context:
-                    name = name.replace("{{" + key + "}}", str(context[key]))
-            content = self.env.get_template(rel).render(**context)
-            if not content.strip():
-                continue  # a template that renders empty is off for these options
-            out.append(RenderedFile(f"{dest_dir}/{name}", content, group))
+        """The runtime package: each module copied, or rendered from a template."""
+        out = []
+        for module in modules:
+            template = f"runtime/{module}.py.jinja"
+            if self._has_template(template):
+                content = self._render(template, context)
+            else:
+                content = (self.source / f"{module}.py").read_text(encoding="utf-8")
+            out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, "runtime"))
         return out
 
-    def runtime(self, context: dict[str, Any], runtime_dir: str) -> list[RenderedFile]:
-        return self._group("runtime", runtime_dir, context)
-
-    def endpoint(self, context: dict[str, Any]) -> list[RenderedFile]:
+    def endpoint(
+        self, context: dict[str, Any], templates: list[str]
+    ) -> list[RenderedFile]:
         """Route module, tests and client, into the folders the context names."""
-        files = self._group("endpoint", context["routes_dir"], context)
-        files += self._group("tests", context["tests_dir"], context)
-        files += self._group("client", context["client_dir"], context)
-        return files
+        folders = {
+            "endpoint": context["routes_dir"],
+            "tests": context["tests_dir"],
+            "client": context["client_dir"],
+        }
+        out = []
+        for template in templates:
+            group, _, name = template.partition("/")
+            name = name[: -len(".jinja")].replace("{{name}}", str(context["name"]))
+            content = self._render(template, context)
+            if not content.strip():
+                continue  # a template that renders empty is off for these options
+            out.append(RenderedFile(f"{folders[group]}/{name}", content, group))
+        return out
 
 
 def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:
@@ -168,4 +191,24 @@ def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:
         init = f"{directory}/__init__.py"
         if not exists(init):
             out.append(RenderedFile(init, "", "package"))
+    return out
+
+
+def endpoint_templates(on: tuple[features.Feature, ...]) -> list[str]:
+    return [template for feature in on for template in feature.templates]
+
+
+def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedFile]:
+    """What this version renders for the manifest's recorded options."""
+    wanted = features.union(r.options for r in manifest.endpoints.values())
+    out = renderer.runtime(
+        manifest.runtime_context,
+        manifest.runtime_dir,
+        features.runtime_modules(wanted),
+    )
+    for record in manifest.endpoints.values():
+        # A copier template's files would need the template fetched again.
+        if record.context and not record.options.get("template"):
+            templates = endpoint_templates(features.features_of(record.options))
+            out += renderer.endpoint(record.context, templates)
     return out

@@ -21,6 +21,7 @@ RESERVED_NAMES = frozenset(
 
 CLIENTS = ("js", "ts", "none")
 BACKENDS = ("memory", "redis")
+ACCELERATORS = ("none", "uvicorn")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Spec:
     # None: as discovered, or as recorded by an earlier run.
     jwt_settings: str | None = None
     backend: str = "memory"  # "memory" or "redis"
+    # "uvicorn": the runtime's uvicorn protocol (direct frame writes,
+    # TCP_USER_TIMEOUT), written only when asked for.
+    accelerator: str = "none"
     # A copier template (folder or git URL, as copier_source.resolve_source
     # gives it) for the endpoint's files instead of the built-in ones.
     template: str | None = None
@@ -123,6 +127,7 @@ def build_spec(
     backend: str | None = None,
     template: str | None = None,
     template_ref: str | None = None,
+    accelerator: str | None = None,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -158,8 +163,15 @@ def build_spec(
             f"--backend {backend!r} is not one of {', '.join(BACKENDS)}.",
             hint="Use --backend memory (one process) or --backend redis (several).",
         )
+    accelerator = accelerator or "none"
+    if accelerator not in ACCELERATORS:
+        raise UsageError(
+            f"--accelerator {accelerator!r} is not one of {', '.join(ACCELERATORS)}.",
+            hint="Use --accelerator uvicorn (served by uvicorn) or leave it out.",
+        )
     return Spec(
         name=name,
+        accelerator=accelerator,
         jwt_settings=jwt_settings,
         client=client,
         backend=backend,

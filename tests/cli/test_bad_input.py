@@ -128,6 +128,9 @@ CASES: dict[str, Case] = {
         ["app", "--yes"], EXIT_USAGE, "is the name of your package"
     ),
     "missing-name": Case(["--auth", "--yes"], EXIT_USAGE, "Missing the endpoint name"),
+    "unknown-accelerator": Case(
+        ["chat", "--accelerator", "nginx", "--yes"], EXIT_USAGE, "--accelerator 'nginx'"
+    ),
     # --- message types and path ----------------------------------------------------
     "builtin-message-type": Case(
         ["chat", "-m", "ping", "--yes"], EXIT_USAGE, "built into the protocol"

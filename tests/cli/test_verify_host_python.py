@@ -130,7 +130,7 @@ def test_a_uv_project_gets_uv_add_and_install_runs_it(tmp_path: Path) -> None:
     (project / "uv.lock").write_text("version = 1\n")
     make_venv(project / ".venv", hidden=("structlog", "jwt"))
 
-    generated = run(project, "chat", "--yes", "--no-verify")
+    generated = run(project, "chat", "--auth", "--yes", "--no-verify")
     assert generated.returncode == 0, generated.stderr
     failed = run(project, "chat", "--yes")
     assert failed.returncode == EXIT_VERIFY_MISSING, failed.stdout + failed.stderr

@@ -167,6 +167,8 @@ def server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "--broadcast",
         "--client",
         "js",
+        "--accelerator",
+        "uvicorn",
         "--yes",
         cwd=project,
     )

@@ -220,8 +220,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     redis_server_binary()
     root = copy_example("api_aggregator", tmp_path_factory.mktemp("redis"))
     result = run_wsgen(
-        "chat", "--auth", "--rooms", "--broadcast", "--backend", "redis", "--yes",
-        cwd=root,
+        "chat", "--auth", "--rooms", "--broadcast", "--backend", "redis",
+        "--accelerator", "uvicorn", "--yes", cwd=root,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     (root / "push_app.py").write_text(PUSH_APP)

@@ -45,21 +45,3 @@ def test_thousands_of_arbitrary_frames(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert int(counter.read_text()) >= 2000, "fewer frames than the property promises"
-
-
-def test_runtime_units(tmp_path: Path) -> None:
-    """The writer (parking, order, compaction, dropped runs) and the GC
-    setting, tested inside a generated project."""
-    project = copy_example("single_file", tmp_path)
-    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    shutil.copy(
-        HERE / "hostfiles" / "ws_runtime_units.py",
-        project / "tests" / "test_ws_runtime_units.py",
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_ws_runtime_units.py"],
-        cwd=project, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "30 passed" in proc.stdout, proc.stdout[-2000:]

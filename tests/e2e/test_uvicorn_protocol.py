@@ -55,7 +55,9 @@ def established(server_port: int, client_port: int) -> bool:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = copy_example("single_file", tmp_path_factory.mktemp("stalled"))
-    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=root)
+    result = run_wsgen(
+        "chat", "--rooms", "--accelerator", "uvicorn", "--yes", "--no-verify", cwd=root
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return root
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_example, run_wsgen
-from wsgen.deps import plan_dependencies, requirements_for
+from wsgen import features
+from wsgen.deps import plan_dependencies
 from wsgen.errors import UsageError
 from wsgen.projectconfig import load_config
 from wsgen.spec import build_spec
@@ -29,6 +30,10 @@ def test_unknown_backend_is_refused() -> None:
         build_spec("chat", auth=False, rooms=True, broadcast=False, backend="kafka")
 
 
+def requirements_for(backend: str) -> dict[str, str]:
+    return features.requirements(features.features_of({"backend": backend}))
+
+
 def test_only_redis_adds_the_redis_package() -> None:
     assert "redis" not in requirements_for("memory")
     assert requirements_for("redis")["redis"] == "redis>=5"
@@ -37,8 +42,10 @@ def test_only_redis_adds_the_redis_package() -> None:
 def test_redis_requirement_joins_the_host_dependencies(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("fastapi>=0.115\n")
     config = load_config(tmp_path)
-    assert "redis>=5" not in plan_dependencies(config).missing
-    edit = plan_dependencies(config, "redis")
+    assert (
+        "redis>=5" not in plan_dependencies(config, requirements_for("memory")).missing
+    )
+    edit = plan_dependencies(config, requirements_for("redis"))
     assert "redis>=5" in edit.missing
     assert edit.new_text is not None
     assert "redis>=5\n" in edit.new_text
@@ -47,6 +54,7 @@ def test_redis_requirement_joins_the_host_dependencies(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_generated_redis_endpoint(tmp_path: Path) -> None:
     project = copy_example("app_package", tmp_path)
+    pyproject = (project / "pyproject.toml").read_bytes()
     result = run_wsgen(
         "chat", "--rooms", "--backend", "redis", "--yes", "--json", cwd=project
     )
@@ -60,8 +68,22 @@ def test_generated_redis_endpoint(tmp_path: Path) -> None:
     assert 'RedisBackend.from_env("chat")' in route.read_text()
     # The runtime is shared: the Redis module is there for every endpoint,
     # and a memory endpoint next to it keeps the memory backend.
-    assert next(project.rglob("redis_backend.py"))
+    redis_module = next(project.rglob("redis_backend.py"))
     result = run_wsgen("feed", "--broadcast", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     feed = next(p for p in project.rglob("feed.py") if "tests" not in p.parts)
     assert "manager = ConnectionManager()" in feed.read_text()
+    assert redis_module.is_file(), "chat still needs the Redis backend"
+
+    # Destroying the last endpoint on Redis takes its modules and dependency.
+    result = run_wsgen("destroy", "chat", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not redis_module.exists()
+    assert not list(project.rglob("redis_wire.py"))
+    assert "redis" not in (project / "pyproject.toml").read_text()
+    assert (redis_module.parent / "manager.py").is_file(), "feed keeps the runtime"
+    # redis went in with structlog, in one insertion: what stays of it is
+    # still taken out exactly with the last endpoint.
+    result = run_wsgen("destroy", "feed", "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "pyproject.toml").read_bytes() == pyproject

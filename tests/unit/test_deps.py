@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.deps import (
-    RUNTIME_REQUIREMENTS,
-    import_name,
-    plan_dependencies,
-    requirements_for,
-)
+from wsgen import features
+from wsgen.deps import import_name, plan_dependencies
 from wsgen.destroy import undo_insert
 from wsgen.manifest import DependencyInsert
 from wsgen.projectconfig import load_config
@@ -23,7 +19,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ALL = list(RUNTIME_REQUIREMENTS.values())  # fastapi, pyjwt, structlog
+# An endpoint with --auth: fastapi, pyjwt, structlog.
+REQUIREMENTS = features.requirements(features.features_of({"auth": True}))
+ALL = list(REQUIREMENTS.values())
 WANTED = ["pyjwt>=2.8", "structlog>=24.1"]
 
 
@@ -36,7 +34,7 @@ def project(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def plan(root: Path):
-    return plan_dependencies(load_config(root))
+    return plan_dependencies(load_config(root), REQUIREMENTS)
 
 
 def only_additions(old: str, new: str) -> list[str]:
@@ -176,7 +174,7 @@ def test_requirements(tmp_path: Path, text: str, expected: str) -> None:
 def test_requirements_crlf(tmp_path: Path) -> None:
     root = project(tmp_path, {"requirements.txt": b"fastapi\r\nuvicorn\r\n"})
     config = load_config(root)
-    edit = plan_dependencies(config)
+    edit = plan_dependencies(config, REQUIREMENTS)
     assert edit.new_text is not None
     nl = "\r\n" if "\r\n" in (config.requirements_text or "") else "\n"
     assert edit.new_text == f"fastapi{nl}uvicorn{nl}pyjwt>=2.8{nl}structlog>=24.1{nl}"
@@ -335,4 +333,8 @@ def test_every_requirement_has_its_import_name_in_the_one_table() -> None:
     assert import_name("redis>=5") == "redis"
     assert import_name("PyJWT>=2.8") == "jwt"
     assert import_name("fastapi>=0.115") is None  # every host imports it
-    assert set(requirements_for("redis")) == {"fastapi", "pyjwt", "structlog", "redis"}
+    wanted = features.requirements(
+        features.features_of({"auth": True, "backend": "redis"})
+    )
+    assert set(wanted) == {"fastapi", "pyjwt", "structlog", "redis"}
+    assert all(import_name(spec) for name, spec in wanted.items() if name != "fastapi")

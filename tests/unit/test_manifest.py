@@ -18,6 +18,7 @@ from wsgen.manifest import (
     Manifest,
     content_hash,
     dumps,
+    git_blob_id,
     loads,
     read_manifest,
 )
@@ -205,3 +206,28 @@ def test_invalid_manifest_is_refused(tmp_path: Path, content: bytes) -> None:
         read_manifest(tmp_path)
     assert MANIFEST_NAME in info.value.one_line()
     assert "\n" not in info.value.one_line()
+
+
+def test_blob_ids_round_trip() -> None:
+    manifest = sample(None)
+    manifest.blobs = {"app/websocket/manager.py": git_blob_id("x = 1\n")}
+    text = dumps(manifest)
+    assert "[blobs]" in text
+    assert loads(text).blobs == manifest.blobs
+    assert "[blobs]" not in dumps(sample(None)), "no table without blob ids"
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n", "é\r\n".encode()])
+def test_git_blob_id_is_what_git_computes(content: bytes) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    git = subprocess.run(
+        ["git", "hash-object", "--stdin"],
+        input=content,
+        capture_output=True,
+        check=True,
+    )
+    assert git_blob_id(content) == git.stdout.decode().strip()

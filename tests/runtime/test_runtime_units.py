@@ -1,5 +1,4 @@
-"""Unit tests of the generated runtime's writer and settings, copied into a
-generated project (the runtime lives in the host's package)."""
+"""Unit tests of the runtime's writer and settings, on its source here."""
 
 from __future__ import annotations
 
@@ -11,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from app.websocket.connection import Connection, Identity
-from app.websocket.settings import WebSocketSettings
+from wsgen.runtime.connection import Connection, Identity
+from wsgen.runtime.settings import WebSocketSettings
 
 
 class FakeSocket:
@@ -128,7 +127,7 @@ def test_a_full_queue_closes_only_that_connection() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("", True),
+        ("", False),
         ("1", True),
         ("on", True),
         ("0", False),
@@ -143,6 +142,12 @@ def test_gc_freeze_setting(
     assert WebSocketSettings.from_env().gc_freeze is expected
 
 
+def test_gc_freeze_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WS_GC_FREEZE", raising=False)
+    assert WebSocketSettings().gc_freeze is False
+    assert WebSocketSettings.from_env().gc_freeze is False
+
+
 def test_gc_freeze_setting_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WS_GC_FREEZE", "maybe")
     with pytest.raises(ValueError, match="WS_GC_FREEZE"):
@@ -154,8 +159,8 @@ def test_start_freezes_startup_objects_once(value: str, frozen: bool) -> None:
     # A process of its own: freezing is process-wide.
     code = (
         "import asyncio, gc\n"
-        "from app.websocket.manager import ConnectionManager\n"
-        "from app.websocket.settings import WebSocketSettings\n"
+        "from wsgen.runtime.manager import ConnectionManager\n"
+        "from wsgen.runtime.settings import WebSocketSettings\n"
         "async def main():\n"
         "    manager = ConnectionManager(WebSocketSettings.from_env())\n"
         "    await manager.start()\n"
@@ -188,7 +193,7 @@ def test_start_freezes_startup_objects_once(value: str, frozen: bool) -> None:
 def test_tcp_user_timeout_setting(
     monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
 ) -> None:
-    from app.websocket.uvicorn_protocol import tcp_user_timeout
+    from wsgen.runtime.uvicorn_protocol import tcp_user_timeout
 
     monkeypatch.setenv("WS_TCP_USER_TIMEOUT", value)
     assert tcp_user_timeout() == seconds
@@ -198,7 +203,7 @@ def test_tcp_user_timeout_setting(
 def test_tcp_user_timeout_refuses_bad_values(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    from app.websocket.uvicorn_protocol import tcp_user_timeout
+    from wsgen.runtime.uvicorn_protocol import tcp_user_timeout
 
     monkeypatch.setenv("WS_TCP_USER_TIMEOUT", value)
     with pytest.raises(ValueError, match="WS_TCP_USER_TIMEOUT"):
@@ -210,7 +215,7 @@ def test_protocol_sets_the_option_on_accepted_sockets() -> None:
 
     from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
-    from app.websocket import uvicorn_protocol
+    from wsgen.runtime import uvicorn_protocol
 
     assert issubclass(uvicorn_protocol.WebSocketProtocol, AutoWebSocketsProtocol)
 
@@ -242,7 +247,7 @@ def test_protocol_sets_the_option_on_accepted_sockets() -> None:
 def test_text_frame_matches_websockets_framing(length: int) -> None:
     from websockets.frames import Frame, Opcode
 
-    from app.websocket.connection import text_frame
+    from wsgen.runtime.connection import text_frame
 
     data = ("é" * length).encode()[:length]
     expected = Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
@@ -337,7 +342,7 @@ def test_a_frame_over_the_byte_limit_is_never_written_directly() -> None:
 def test_write_frame_declines_on_a_protocol_it_does_not_know() -> None:
     """A uvicorn whose protocol lacks an attribute the check reads: the
     frame goes through ASGI instead of an AttributeError in a fan-out."""
-    from app.websocket.uvicorn_protocol import WebSocketProtocol
+    from wsgen.runtime.uvicorn_protocol import WebSocketProtocol
 
     write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
 

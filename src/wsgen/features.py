@@ -1,0 +1,137 @@
+"""What each feature puts into a project: pure data, read by every command.
+
+Generation renders the modules and templates of the features an endpoint
+has on; upgrade, destroy and check recompute the same set from the options
+the manifest records; the dependency edits add (and undo) exactly the
+requirements of that set. A feature that is off writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+# Compared and hashed by identity: each feature is one of the objects below.
+@dataclass(frozen=True, eq=False)
+class Feature:
+    name: str
+    # Modules of src/wsgen/runtime copied into the project's runtime package
+    # (a template of the same name under templates/runtime/ is rendered instead).
+    runtime_modules: tuple[str, ...] = ()
+    # Per-endpoint templates, relative to templates/.
+    templates: tuple[str, ...] = ()
+    # Distribution name -> requirement wsgen adds where the host lists its own.
+    requirements: Mapping[str, str] = field(default_factory=dict)
+    # Distribution name -> the module it is imported as.
+    import_names: Mapping[str, str] = field(default_factory=dict)
+    # What a generated test module covers of it (documentation for readers).
+    tests: str = ""
+
+
+CORE = Feature(
+    "core",
+    runtime_modules=(
+        "__init__",
+        "backend",
+        "connection",
+        "host",
+        "limits",
+        "logs",
+        "manager",
+        "protocol",
+        "session",
+        "settings",
+    ),
+    templates=("endpoint/{{name}}.py.jinja", "tests/test_{{name}}_ws.py.jinja"),
+    requirements={"fastapi": "fastapi>=0.115", "structlog": "structlog>=24.1"},
+    # fastapi is never taken out again: the host is a FastAPI app.
+    import_names={"structlog": "structlog"},
+    tests="frames, limits, slow readers, shutdown",
+)
+AUTH = Feature(
+    "auth",
+    runtime_modules=("auth", "keys"),
+    requirements={"pyjwt": "pyjwt>=2.8"},
+    import_names={"pyjwt": "jwt"},
+    tests="refusal codes, token transports, refresh",
+)
+# Rooms, broadcast and custom message types shape the endpoint's own files only.
+ROOMS = Feature("rooms", tests="join, leave, presence, typing")
+BROADCAST = Feature("broadcast", tests="messages to every connection")
+MESSAGE_TYPES = Feature("message_types", tests="the stubs answer not_implemented")
+REDIS = Feature(
+    "redis",
+    runtime_modules=("redis_backend", "redis_wire"),
+    requirements={"redis": "redis>=5"},
+    import_names={"redis": "redis"},
+    tests="the both_backends tests, on WS_TEST_REDIS_URL",
+)
+CLIENT_JS = Feature("client_js", templates=("client/{{name}}_client.js.jinja",))
+CLIENT_TS = Feature("client_ts", templates=("client/{{name}}_client.d.ts.jinja",))
+ASYNCAPI = Feature("asyncapi", runtime_modules=("asyncapi",), tests="the document")
+UVICORN_ACCELERATOR = Feature(
+    "uvicorn_accelerator",
+    runtime_modules=("uvicorn_protocol",),
+    requirements={"uvicorn": "uvicorn>=0.30"},
+    import_names={"uvicorn": "uvicorn"},
+)
+
+ALL = (
+    CORE,
+    AUTH,
+    ROOMS,
+    BROADCAST,
+    MESSAGE_TYPES,
+    REDIS,
+    CLIENT_JS,
+    CLIENT_TS,
+    ASYNCAPI,
+    UVICORN_ACCELERATOR,
+)
+
+
+def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
+    """The features an endpoint's options (as the manifest records them) turn on."""
+    client = options.get("client", "none")
+    on = {
+        CORE: True,
+        AUTH: bool(options.get("auth")),
+        ROOMS: bool(options.get("rooms")),
+        BROADCAST: bool(options.get("broadcast")),
+        MESSAGE_TYPES: bool(options.get("message_types")),
+        REDIS: options.get("backend", "memory") == "redis",
+        CLIENT_JS: client in ("js", "ts"),
+        CLIENT_TS: client == "ts",
+        # Every endpoint serves its document (WS_SERVE_ASYNCAPI) today.
+        ASYNCAPI: True,
+        UVICORN_ACCELERATOR: options.get("accelerator", "none") == "uvicorn",
+    }
+    return tuple(feature for feature in ALL if on[feature])
+
+
+def union(option_sets: Iterable[Mapping[str, Any]]) -> tuple[Feature, ...]:
+    """The features any of several endpoints needs: what the shared runtime holds."""
+    wanted = {feature for options in option_sets for feature in features_of(options)}
+    return tuple(feature for feature in ALL if feature in wanted)
+
+
+def runtime_modules(features: Iterable[Feature]) -> list[str]:
+    return sorted({m for feature in features for m in feature.runtime_modules})
+
+
+def requirements(features: Iterable[Feature]) -> dict[str, str]:
+    """Name -> requirement, sorted by name: the order they are added in."""
+    out: dict[str, str] = {}
+    for feature in features:
+        out.update(feature.requirements)
+    return dict(sorted(out.items()))
+
+
+def import_names() -> dict[str, str]:
+    """Every distribution wsgen may add, with the module it is imported as."""
+    out: dict[str, str] = {}
+    for feature in ALL:
+        out.update(feature.import_names)
+    return out

@@ -1,0 +1,103 @@
+"""The feature table: what each choice writes, and nothing for what is off."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import pytest
+
+from wsgen import features
+from wsgen.render import runtime_source_dir
+
+
+def modules(**options: Any) -> list[str]:
+    return features.runtime_modules(features.features_of(options))
+
+
+def requirements(**options: Any) -> dict[str, str]:
+    return features.requirements(features.features_of(options))
+
+
+def test_an_endpoint_without_flags_gets_no_auth_and_no_redis() -> None:
+    assert not {"auth", "keys", "redis_backend", "redis_wire"} & set(modules())
+    assert "uvicorn_protocol" not in modules()
+    assert set(requirements()) == {"fastapi", "structlog"}
+
+
+def test_auth_adds_its_modules_and_pyjwt() -> None:
+    assert {"auth", "keys"} <= set(modules(auth=True))
+    assert requirements(auth=True)["pyjwt"] == "pyjwt>=2.8"
+
+
+def test_redis_adds_its_modules_and_package() -> None:
+    assert {"redis_backend", "redis_wire"} <= set(modules(backend="redis"))
+    assert "redis" in requirements(backend="redis")
+    assert "redis" not in requirements(backend="memory")
+
+
+def test_the_uvicorn_protocol_only_when_asked_for() -> None:
+    assert "uvicorn_protocol" in modules(accelerator="uvicorn")
+    assert "uvicorn_protocol" not in modules(accelerator="none", auth=True)
+
+
+def test_clients_by_option() -> None:
+    def templates(client: str) -> list[str]:
+        on = features.features_of({"client": client})
+        return [t for f in on for t in f.templates if t.startswith("client/")]
+
+    assert templates("none") == []
+    assert templates("js") == ["client/{{name}}_client.js.jinja"]
+    assert len(templates("ts")) == 2
+
+
+def test_the_runtime_holds_what_any_endpoint_needs() -> None:
+    both = features.union([{"auth": True}, {"backend": "redis"}])
+    assert {"auth", "redis_backend"} <= set(features.runtime_modules(both))
+    assert set(features.requirements(both)) == {
+        "fastapi",
+        "pyjwt",
+        "redis",
+        "structlog",
+    }
+
+
+def test_every_listed_module_exists() -> None:
+    for feature in features.ALL:
+        for module in feature.runtime_modules:
+            assert (runtime_source_dir() / f"{module}.py").is_file(), module
+
+
+def _relative_imports(module: str) -> set[str]:
+    tree = ast.parse((runtime_source_dir() / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("feature", features.ALL, ids=lambda f: f.name)
+def test_a_feature_imports_only_what_it_brings_along(
+    feature: features.Feature,
+) -> None:
+    # Otherwise a project without, say, Redis would import a module it lacks.
+    allowed = set(features.CORE.runtime_modules) | set(feature.runtime_modules)
+    for module in feature.runtime_modules:
+        assert _relative_imports(module) <= allowed, module
+
+
+def test_the_core_runtime_imports_no_optional_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        + "".join(f"import wsgen.runtime.{m}\n" for m in features.CORE.runtime_modules)
+        + "print(' '.join(m for m in ('jwt', 'redis', 'uvicorn') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
