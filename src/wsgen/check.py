@@ -72,6 +72,7 @@ def run_check(root: Path) -> CheckReport:
         raise RefusedError(
             f"No {MANIFEST_NAME} in {root}: wsgen has generated nothing here.",
             hint="Run `wsgen NAME` first, or pass --project DIR.",
+            code="no_manifest",
         )
     report = CheckReport(endpoints=sorted(manifest.endpoints))
     expected: dict[str, str] = {}
