@@ -105,8 +105,11 @@ class SkillAgent:
     def follow(self, arguments: str) -> dict[str, Any] | None:
         name, flags = self.gather(arguments)
         listed = self.wsgen("list", "--json")
-        exists = any(row["name"] == name for row in listed["endpoints"])
-        command = ["upgrade", name] if exists else [name]
+        existing = next((r for r in listed["endpoints"] if r["name"] == name), None)
+        command = [name] if existing is None else ["upgrade", name]
+        removed = [] if existing is None else [
+            k for k in FEATURES if existing.get(k) and f"--no-{k}" in flags
+        ] + [t for t in existing.get("message_types", []) if t not in flags]  # fmt: skip
 
         self.step("--dry-run --json", "`url_path`", "group `registration`")
         plan = self.wsgen(*command, *flags, "--dry-run", "--json")
@@ -123,11 +126,15 @@ class SkillAgent:
         for line in plan["warnings"] + plan["notes"]:
             self.user.show(line)
 
-        self.step("Ask the user before applying when `conflicts` is not empty")
-        if (plan["conflicts"] or plan["warnings"]) and not self.user.confirm("apply"):
+        self.step("Ask the user before applying when `conflicts` is not empty",
+                  "would be removed")  # fmt: skip
+        for feature in removed:
+            self.user.show(f"removes: {feature}")
+        risky = plan["conflicts"] or plan["warnings"] or removed
+        if risky and not self.user.confirm("apply"):
             return None
 
-        self.step("--json --expect-plan PLAN_HASH")
+        self.step("adding `--expect-plan PLAN_HASH`")
         result = self.wsgen(
             *command, *flags, "--json", "--expect-plan", plan["plan_hash"]
         )
@@ -252,3 +259,19 @@ def test_the_agent_installs_missing_dependencies_when_told_to(tmp_path: Path) ->
     install = next(args for args in agent.ran if args[0] == "sh")
     assert "structlog" in install[-1]
     assert report is not None and report["tests"] == "passed"
+
+
+def test_an_existing_endpoint_is_upgraded_and_removing_auth_is_asked(
+    tmp_path: Path,
+) -> None:
+    project = installed(copy_example("app_package", tmp_path))
+    first = run_wsgen("chat", "--auth", "--rooms", "--yes", "--no-verify", cwd=project)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(project)
+    user = FakeUser(answers={"message types": "none"}, consents={"apply": False})
+    agent = SkillAgent(project, user)
+    assert agent.follow("chat --no-auth --rooms --no-broadcast") is None
+    assert user.asked == ["message types", "apply"]
+    assert "removes: auth" in user.shown
+    assert agent.ran[1][:2] == ["upgrade", "chat"]  # after `list`
+    assert snapshot(project) == before
