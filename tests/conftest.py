@@ -61,8 +61,11 @@ def validated_json(text: str, kind: str | None = None) -> dict[str, Any]:
     errors = sorted(
         _schema_validator(kind).iter_errors(document), key=lambda e: list(e.path)
     )
+    # anyOf hides the reasons in each error's context: show them all.
     assert not errors, "\n".join(
-        f"{list(e.absolute_path)}: {e.message}" for e in errors
+        f"{list(e.absolute_path)}: {e.message}"
+        for error in errors
+        for e in [error, *error.context]
     )
     return document
 
