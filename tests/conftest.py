@@ -1,13 +1,20 @@
-"""Shared helpers: copies of the example projects and a CLI runner."""
+"""Shared helpers: copies of the example projects and a CLI runner.
+
+Every `--json` output a test produces through `run_wsgen` is checked
+against `wsgen schema`, so the schema cannot fall behind the output.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +39,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@functools.cache
+def _schema_validator(kind: str | None) -> Any:
+    from jsonschema import Draft202012Validator
+
+    from wsgen.outputschema import load_schema
+
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    if kind is not None:
+        assert kind in schema["$defs"], kind
+        schema = {**schema, "anyOf": [{"$ref": f"#/$defs/{kind}"}]}
+    return Draft202012Validator(schema)
+
+
+def validated_json(text: str, kind: str | None = None) -> dict[str, Any]:
+    """wsgen's `--json` stdout: exactly one JSON object, valid against
+    `wsgen schema` (against its definition `kind` when given)."""
+    document = json.loads(text)
+    assert isinstance(document, dict), text
+    errors = sorted(
+        _schema_validator(kind).iter_errors(document), key=lambda e: list(e.path)
+    )
+    # anyOf hides the reasons in each error's context: show them all.
+    assert not errors, "\n".join(
+        f"{list(e.absolute_path)}: {e.message}"
+        for error in errors
+        for e in [error, *error.context]
+    )
+    return document
+
+
 def run_wsgen(
     *args: str, cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -41,7 +79,7 @@ def run_wsgen(
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }
-    return subprocess.run(  # noqa: PLW1510 - callers assert on returncode
+    result = subprocess.run(  # noqa: PLW1510 - callers assert on returncode
         [sys.executable, "-m", "wsgen", *args],
         cwd=cwd,
         capture_output=True,
@@ -50,6 +88,9 @@ def run_wsgen(
         stdin=subprocess.DEVNULL,
         env=env,
     )
+    if "--json" in args:
+        validated_json(result.stdout)
+    return result
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -86,6 +86,7 @@ def _manifest(root: Path) -> Manifest:
         raise RefusedError(
             f"No {MANIFEST_NAME} in {root}: wsgen has generated nothing here.",
             hint="Run `wsgen NAME` first, or pass --project DIR.",
+            code="no_manifest",
         )
     return manifest
 

@@ -26,6 +26,7 @@ from wsgen.errors import (
 
 if TYPE_CHECKING:
     from wsgen.options import Choices, EndpointOptions
+    from wsgen.plan import Plan
 
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
 
@@ -34,7 +35,8 @@ HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI
   wsgen list                              endpoints generated here
   wsgen destroy chat                      undo a generation exactly
   wsgen upgrade chat [--auth ...]         re-render with current templates, merging your edits
-  wsgen install-command                   add the /ws command for coding agents
+  wsgen install-command                   add the /ws skill for coding agents
+  wsgen schema                            the JSON Schema of every --json output
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
 2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale;
@@ -49,7 +51,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command")
+COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command", "schema")
 
 
 def _project_option() -> Any:
@@ -66,6 +68,28 @@ def _template_option() -> Any:
         "--template",
         help="A copier template (folder or git URL) for the endpoint's files.",
     )
+
+
+def _expect_plan_option() -> Any:
+    # `new`, `upgrade` and `destroy`: apply only the plan that was shown.
+    return typer.Option(
+        None,
+        "--expect-plan",
+        metavar="HASH",
+        help="Apply only if the plan's plan_hash (from --dry-run --json) is HASH.",
+    )
+
+
+def _check_expected_plan(plan: Plan, expected: str | None) -> None:
+    if expected is None:
+        return
+    actual = plan.plan_hash()
+    if actual != expected.strip():
+        raise RefusedError(
+            f"The plan changed since it was shown (plan_hash {actual}, expected {expected.strip()}).",
+            hint="Nothing was written; run with --dry-run --json again and review the new plan.",
+            code="stale_plan",
+        )
 
 
 def _vcs_ref_option() -> Any:
@@ -107,7 +131,7 @@ def root(
 
 def _fail(error: WsgenError, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"error": error.one_line(), "exit_code": error.exit_code}))
+        print(json.dumps(error.to_json()))
     print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
     raise typer.Exit(error.exit_code)
 
@@ -232,6 +256,7 @@ def new(
     install: bool = _install_option(),
     template: str | None = _template_option(),
     vcs_ref: str | None = _vcs_ref_option(),
+    expect_plan: str | None = _expect_plan_option(),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
     from wsgen.options import Choices
@@ -259,7 +284,7 @@ def new(
             name, given, project, dry_run=dry_run, as_json=as_json, force=force,
             yes=yes, verify=not no_verify,
             jwt_settings=normalize_jwt_settings(jwt_settings, not no_host_jwt),
-            template_ref=vcs_ref, install=install,
+            template_ref=vcs_ref, install=install, expect_plan=expect_plan,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -280,6 +305,7 @@ def _generate(
     template_ref: str | None = None,
     install: bool = False,
     remove_auth: bool | None = None,
+    expect_plan: str | None = None,
 ) -> None:
     """Generate NAME: options not given keep the endpoint's recorded ones (or
     the defaults); without a question to ask, taking authentication away
@@ -330,6 +356,8 @@ def _generate(
             " (keep it with --auth)"
         )
     asks = not yes and not as_json and _interactive()
+    if not dry_run:
+        _check_expected_plan(plan, expect_plan)
     if not as_json:
         from wsgen.output import print_plan
 
@@ -339,13 +367,13 @@ def _generate(
         error = WsgenError(
             f"{len(plan.conflicts)} file(s) exist and differ: {paths}.",
             hint="Nothing was written; re-run with --force to overwrite, or move them.",
+            code="conflict",
         )
         if as_json:
             print(
-                json.dumps(
-                    {**plan.to_json(applied=False), "error": error.one_line()}, indent=2
-                )
+                json.dumps({**plan.to_json(applied=False), **error.to_json()}, indent=2)
             )
+            print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
             raise typer.Exit(EXIT_REFUSED)
         _fail(error, False)
     if dry_run:
@@ -370,8 +398,12 @@ def _generate(
     apply(root, plan)
     result = _verify(generation.layout, spec, install) if verify else None
     tests_path = next((c.path for c in plan.changes if c.group == "tests"), "tests")
+    refusal = _applied_refusal(plan, result)
     if as_json:
-        print(json.dumps(plan.to_json(applied=True, verify=result), indent=2))
+        report = plan.to_json(applied=True, verify=result)
+        if refusal is not None:
+            report.update(refusal.to_json())
+        print(json.dumps(report, indent=2))
     else:
         from wsgen.output import print_applied
 
@@ -382,17 +414,13 @@ def _generate(
             generation.layout.runtime_module,
             accelerated=spec.accelerator == "uvicorn",
         )
-    merge_conflicts = [c.path for c in plan.changes if c.action == "merge-conflict"]
-    if merge_conflicts:
-        print(
-            f"wsgen: error: conflicts marked in {', '.join(merge_conflicts)}. "
-            "Resolve the <<<<<<< blocks, then run `wsgen check`.",
-            file=sys.stderr,
-        )
-        raise typer.Exit(EXIT_REFUSED)
-    if result is not None and not result.get("ok"):
-        print(f"wsgen: error: {result['error']}. {result['next']}", file=sys.stderr)
-        raise typer.Exit(EXIT_VERIFY_MISSING if result.get("missing") else EXIT_REFUSED)
+    if refusal is not None:
+        # The text report already said why, and what to do next.
+        if as_json or refusal.code == "merge_conflict":
+            print(f"wsgen: error: {refusal.one_line()}", file=sys.stderr)
+        elif result is not None and not result.get("ok"):
+            print(f"wsgen: error: {result['error']}. {result['next']}", file=sys.stderr)
+        raise typer.Exit(refusal.exit_code)
 
 
 def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
@@ -414,6 +442,27 @@ def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
             result["error"] += f"; {failed}"
     result.pop("install_argv", None)
     return result
+
+
+def _applied_refusal(plan: Plan, verify: dict[str, Any] | None) -> WsgenError | None:
+    """Why an applied run still ends in a non-zero exit, for the JSON report."""
+    marked = [c.path for c in plan.changes if c.action == "merge-conflict"]
+    if marked:
+        return WsgenError(
+            f"conflicts marked in {', '.join(marked)}.",
+            hint="Resolve the <<<<<<< blocks, then run `wsgen check`.",
+            code="merge_conflict",
+        )
+    if verify is not None and not verify.get("ok"):
+        missing = bool(verify.get("missing"))
+        error = WsgenError(
+            f"Verification failed: {verify.get('error')}.",
+            hint=verify.get("next") or "The files were written; see `verify`.",
+            code="missing_dependencies" if missing else "verify_failed",
+        )
+        error.exit_code = EXIT_VERIFY_MISSING if missing else EXIT_REFUSED
+        return error
+    return None
 
 
 @cli.command("check")
@@ -511,6 +560,7 @@ def destroy(
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Do not ask before removing (a terminal asks)."
     ),
+    expect_plan: str | None = _expect_plan_option(),
 ) -> None:
     """Undo a generation: remove its files, registration and (last) runtime."""
     from wsgen.destroy import build_destroy
@@ -520,6 +570,8 @@ def destroy(
     try:
         root = project_root(project)
         plan = build_destroy(root, name, force=force)
+        if not dry_run:
+            _check_expected_plan(plan, expect_plan)
         if not as_json:
             from wsgen.output import print_plan
 
@@ -582,6 +634,7 @@ def upgrade(
     install: bool = _install_option(),
     template: str | None = _template_option(),
     vcs_ref: str | None = _vcs_ref_option(),
+    expect_plan: str | None = _expect_plan_option(),
 ) -> None:
     """Re-render NAME with the current templates and its recorded options (or
     changed ones). Unedited files are replaced; edited files are merged three
@@ -598,6 +651,7 @@ def upgrade(
             raise UsageError(
                 f"No endpoint {name!r} to upgrade (endpoints: {known}).",
                 hint="Generate it first with `wsgen NAME`.",
+                code="unknown_endpoint",
             )
         from wsgen.options import Choices
 
@@ -611,6 +665,7 @@ def upgrade(
             record.name, given, project, dry_run=dry_run, as_json=as_json,
             force=False, yes=yes, verify=not no_verify, merge=True,
             template_ref=vcs_ref, remove_auth=force, install=install,
+            expect_plan=expect_plan,
         )  # fmt: skip
     except WsgenError as error:
         _fail(error, as_json)
@@ -619,39 +674,64 @@ def upgrade(
 @cli.command("install-command")
 def install_command(
     project: Path | None = _project_option(),
-    force: bool = typer.Option(
-        False, "--force", help="Replace a different existing command file."
+    agents_md: bool = typer.Option(
+        False,
+        "--agents-md",
+        help="Also write the steps into AGENTS.md, between markers.",
     ),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Do not ask before writing (a terminal asks)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a skill (or AGENTS.md section) edited by hand."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Write .claude/commands/ws.md, a slash command that drives wsgen."""
+    """Write .claude/skills/ws/SKILL.md, the /ws skill that drives wsgen."""
     from wsgen.agent_command import build_install
     from wsgen.generate import project_root
     from wsgen.plan import apply
 
     try:
         root = project_root(project)
-        plan = build_install(root, force=force)
+        plan = build_install(root, force=force, agents_md=agents_md)
         if plan.conflicts:
-            raise WsgenError(
-                f"{plan.conflicts[0].path} exists and differs.",
-                hint="Re-run with --force to replace it.",
+            paths = ", ".join(f"{c.path} ({c.reason})" for c in plan.conflicts)
+            error = RefusedError(
+                f"{paths} differs from what wsgen wrote.",
+                hint="Nothing was written; re-run with --force to replace it.",
+                code="conflict",
             )
-        change = plan.changes[0]
-        if change.writes and not yes and _interactive():
+            if as_json:
+                print(json.dumps({**plan.to_json(applied=False), **error.to_json()}))
+            print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
+            raise typer.Exit(error.exit_code)
+        if plan.writes and not yes and not as_json and _interactive():
             from rich.prompt import Confirm
 
-            if not Confirm.ask(f"{change.action} {change.path}?", default=True):
+            paths = ", ".join(c.path for c in plan.writes)
+            if not Confirm.ask(f"Write {paths}?", default=True):
                 print("Nothing written.")
                 raise typer.Exit(EXIT_OK)
         apply(root, plan)
     except WsgenError as error:
-        _fail(error, False)
+        _fail(error, as_json)
         return
-    change = plan.changes[0]
-    print(f"{change.action}: {change.path}")
+    if as_json:
+        print(json.dumps(plan.to_json(applied=True), indent=2))
+        return
+    for change in plan.changes:
+        print(f"{change.action}: {change.path}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+
+
+@cli.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of every --json output: plans, results, check, list, errors."""
+    from wsgen.outputschema import schema_text
+
+    sys.stdout.write(schema_text())
 
 
 def route_default_command(argv: list[str]) -> list[str]:
@@ -662,6 +742,12 @@ def route_default_command(argv: list[str]) -> list[str]:
     if first in COMMANDS or first in ("--help", "-h", "--version"):
         return argv
     return ["new", *argv]
+
+
+def _wants_json(args: list[str]) -> bool:
+    """`--json` among the options, so that even a flag error is JSON."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -675,14 +761,17 @@ def main(argv: list[str] | None = None) -> None:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         code = EXIT_USAGE
     except click.UsageError as exc:
-        print(
-            f"wsgen: error: {exc.format_message()} (see `wsgen --help`)",
-            file=sys.stderr,
-        )
+        error = UsageError(f"{exc.format_message()} (see `wsgen --help`)")
+        if _wants_json(args):
+            print(json.dumps(error.to_json()))
+        print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
         code = EXIT_USAGE
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.Abort:
+        if _wants_json(args):
+            aborted = RefusedError("aborted; nothing written.", code="aborted")
+            print(json.dumps(aborted.to_json()))
         print("wsgen: aborted; nothing written.", file=sys.stderr)
         code = EXIT_REFUSED
     sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen.errors import RefusedError, UsageError, WsgenError, require_folder
+from wsgen.errors import (
+    TemplateRefusedError,
+    TemplateUsageError,
+    WsgenError,
+    require_folder,
+)
 from wsgen.render import RenderedFile
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
@@ -59,11 +64,13 @@ def resolve_source(raw: str, ref: str | None, cwd: Path) -> str:
     require_copier()
     source = raw.strip()
     if not source:
-        raise UsageError(
+        raise TemplateUsageError(
             "--template is empty.", hint="Give a copier template folder or git URL."
         )
     if ref is not None and not ref.strip():
-        raise UsageError("--vcs-ref is empty.", hint="Give a git tag or commit.")
+        raise TemplateUsageError(
+            "--vcs-ref is empty.", hint="Give a git tag or commit."
+        )
     if is_remote(source):
         if _SCHEME.match(source) and not source.startswith(("git+", "git://")):
             source = "git+" + source
@@ -74,9 +81,10 @@ def resolve_source(raw: str, ref: str | None, cwd: Path) -> str:
         f"--template {raw}",
         missing="Give a copier template folder or a git URL.",
         is_file="Give the folder that holds copier.yml.",
+        code="template",
     )
     if not any((folder / name).is_file() for name in CONFIG_NAMES):
-        raise UsageError(
+        raise TemplateUsageError(
             f"--template {raw} is not a copier template (no copier.yml or copier.yaml).",
             hint="Give the folder that holds the template's copier.yml.",
         )
@@ -87,7 +95,7 @@ def require_copier() -> None:
     try:
         import copier  # noqa: F401
     except ImportError:
-        raise UsageError(
+        raise TemplateUsageError(
             "--template needs copier, which is not installed.", hint=INSTALL_HINT
         ) from None
 
@@ -170,13 +178,13 @@ def translate(exc: BaseException, source: str) -> WsgenError:
     where = f"--template {source}"
     if "UnsafeTemplateError" in kinds:
         features = text.split(":", 1)[-1].strip().rstrip(".")
-        return UsageError(
+        return TemplateUsageError(
             f"{where} needs copier's unsafe features ({features}), which wsgen never runs.",
             hint="Remove them from the template (wsgen renders into a temporary"
             " folder); nothing was written.",
         )
     if "ForbiddenPathError" in kinds:
-        return RefusedError(
+        return TemplateRefusedError(
             f"{where} renders a path outside the project ({text}).",
             hint="Nothing was written; fix the template's file names.",
         )
@@ -185,34 +193,36 @@ def translate(exc: BaseException, source: str) -> WsgenError:
         fatal = [line for line in stderr.splitlines() if "fatal:" in line]
         detail = _first_line(fatal[0] if fatal else stderr) or text
         detail = detail.split("fatal:", 1)[-1].strip()
-        return UsageError(
+        return TemplateUsageError(
             f"{where}: git cannot fetch it ({detail}).",
             hint="Check the URL and --vcs-ref; nothing was written.",
         )
     if "ConfigFileError" in kinds:
-        return UsageError(
+        return TemplateUsageError(
             f"{where}: its copier.yml is not valid.",
             hint="Fix the YAML (`copier copy` shows the details).",
         )
     if "TemplateError" in kinds:
-        return UsageError(
+        return TemplateUsageError(
             f"{where}: template error: {_sentence(text)}",
             hint="Fix the template; nothing was written.",
         )
     required = _REQUIRED.search(text)
     if required:
-        return UsageError(
+        return TemplateUsageError(
             f"{where} asks {required.group(1)!r}, which wsgen does not answer.",
             hint="Give that question a default in copier.yml.",
         )
     if "Unknown revision" in text:
-        return UsageError(
+        return TemplateUsageError(
             f"{where}: {_sentence(text)}",
             hint="Give a tag or commit of the template with --vcs-ref.",
         )
     if "CopierError" in kinds or "ValueError" in kinds:
-        return UsageError(f"{where}: {_sentence(text)}", hint="Nothing was written.")
-    return UsageError(
+        return TemplateUsageError(
+            f"{where}: {_sentence(text)}", hint="Nothing was written."
+        )
+    return TemplateUsageError(
         f"{where}: copier failed ({type(exc).__name__}: {text}).",
         hint="Nothing was written.",
     )
@@ -229,12 +239,12 @@ def collect(out: Path, tests_dir: str, source: str) -> list[RenderedFile]:
             path = here / entry
             rel = path.relative_to(out).as_posix()
             if rel.split("/")[0] in FORBIDDEN_TOP:
-                raise RefusedError(
+                raise TemplateRefusedError(
                     f"--template {source} writes {rel}, which belongs to wsgen or git.",
                     hint="Nothing was written; remove it from the template.",
                 )
             if path.is_symlink():
-                raise RefusedError(
+                raise TemplateRefusedError(
                     f"--template {source} renders a symbolic link, {rel}.",
                     hint="wsgen writes regular files only; nothing was written.",
                 )
@@ -243,7 +253,7 @@ def collect(out: Path, tests_dir: str, source: str) -> list[RenderedFile]:
             try:
                 text = path.read_bytes().decode("utf-8")
             except UnicodeDecodeError:
-                raise UsageError(
+                raise TemplateUsageError(
                     f"--template {source} renders {rel}, which is not UTF-8 text.",
                     hint="wsgen generates text files only; nothing was written.",
                 ) from None
@@ -260,13 +270,13 @@ def check_output(
     """The two files the contract asks for: the answers file and the route."""
     paths = {item.path for item in files}
     if answers not in paths:
-        raise UsageError(
+        raise TemplateUsageError(
             f"--template {source} writes no copier answers file, so `copier update` could not work.",
             hint="Add the file `{{ _copier_conf.answers_file }}.jinja` containing"
             " `{{ _copier_answers|to_nice_yaml }}` to the template.",
         )
     if route_file not in paths:
-        raise UsageError(
+        raise TemplateUsageError(
             f"--template {source} does not render {route_file}, the route module wsgen registers.",
             hint="Name it `{{ routes_dir }}/{{ name }}.py.jinja` in the template,"
             " with a module-level `router`.",
@@ -280,7 +290,7 @@ def refuse_collisions(
     for item in files:
         what = reserved.get(item.path)
         if what is not None:
-            raise RefusedError(
+            raise TemplateRefusedError(
                 f"--template {source} writes {item.path}, which is {what}.",
                 hint="Nothing was written; rename it in the template.",
             )

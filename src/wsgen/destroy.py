@@ -354,7 +354,9 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
     manifest = read_manifest(root)
     if manifest is None:
         raise RefusedError(
-            f"No {MANIFEST_NAME} in {root}: wsgen has generated nothing here."
+            f"No {MANIFEST_NAME} in {root}: wsgen has generated nothing here.",
+            hint="Pass --project DIR if the project is elsewhere.",
+            code="no_manifest",
         )
     record = manifest.endpoints.get(name) or manifest.endpoints.get(
         name.replace("-", "_")
@@ -362,7 +364,9 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
     if record is None:
         known = ", ".join(sorted(manifest.endpoints)) or "none"
         raise RefusedError(
-            f"No endpoint {name!r} in {MANIFEST_NAME} (endpoints: {known})."
+            f"No endpoint {name!r} in {MANIFEST_NAME} (endpoints: {known}).",
+            hint="Run `wsgen list` to see them.",
+            code="unknown_endpoint",
         )
     last = len(manifest.endpoints) == 1
     plan = Plan(

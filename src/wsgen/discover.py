@@ -277,6 +277,7 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
         raise UsageError(
             f"{origin} {ref!r} is not of the form MODULE:ATTR.",
             hint="Write it like `app.main:app`.",
+            code="bad_app_ref",
         )
     module, attr = ref.split(":")
     rel = file_of_module(files, module)
@@ -284,6 +285,7 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
         raise UsageError(
             f"{origin} {ref!r}: no module {module!r} in this project.",
             hint="Check the module path (dotted, as you would import it).",
+            code="bad_app_ref",
         )
     in_file = apps_in_file(files, rel)
     if not in_file:
@@ -310,6 +312,7 @@ def _find_app_by_reference(files: ProjectFiles, ref: str, origin: str) -> AppCan
     raise UsageError(
         f"{origin} {ref!r}: {rel} has no FastAPI app or factory named {attr!r}.",
         hint="Point it at the variable holding FastAPI(...) or the function that returns it.",
+        code="bad_app_ref",
     )
 
 
@@ -342,6 +345,7 @@ def find_app(
         raise RefusedError(
             f"No FastAPI application found under {files.root}.",
             hint="Run wsgen inside a FastAPI project, or pass --project DIR or --app MODULE:ATTR.",
+            code="no_app",
         )
     if len(candidates) > 1:
         # An app of a sub-project with its own dependency list (a telemetry
@@ -354,6 +358,7 @@ def find_app(
         raise RefusedError(
             f"Found {len(candidates)} FastAPI applications: {listed}.",
             hint=f"Choose one with --app, e.g. --app {first.module}:{first.export}.",
+            code="several_apps",
         )
     return candidates[0]
 
@@ -681,12 +686,20 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     tree = files.try_tree(rel) if rel else None
     hint = "Give the settings object as MODULE:ATTR, e.g. app.core.config:settings."
     if rel is None or tree is None:
-        raise RefusedError(f"--jwt-settings {ref}: no module {module} here.", hint=hint)
+        raise RefusedError(
+            f"--jwt-settings {ref}: no module {module} here.",
+            hint=hint,
+            code="bad_app_ref",
+        )
     classes = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef)}
     owner = classes.get(attr)  # the class itself, or `attr = Class(...)`
     bound = [s for s in tree.body if attr in assigned_names(s)]
     if owner is None and not bound:
-        raise RefusedError(f"--jwt-settings {ref}: {rel} binds no {attr}.", hint=hint)
+        raise RefusedError(
+            f"--jwt-settings {ref}: {rel} binds no {attr}.",
+            hint=hint,
+            code="bad_app_ref",
+        )
     if owner is None:
         value = assigned_value(bound[-1])
         if isinstance(value, ast.Call):

@@ -48,7 +48,7 @@ def _serve(request_fd: int, result_fd: int) -> None:
             (edit.new_source, edit.added_import, edit.added_include),
         )
     except WsgenError as error:
-        result = ("error", (error.message, error.hint, error.exit_code))
+        result = ("error", (error.message, error.hint, error.exit_code, error.code))
     _write_all(result_fd, pickle.dumps(result))
 
 
@@ -114,8 +114,8 @@ def register(source: bytes, registration: Registration) -> RegistrationEdit:
                 return RegistrationEdit(new_source, added_import, added_include)
             from wsgen.errors import WsgenError
 
-            message, hint, exit_code = value
-            error = WsgenError(message, hint=hint)
+            message, hint, exit_code, code = value
+            error = WsgenError(message, hint=hint, code=code)
             error.exit_code = exit_code
             raise error
     from wsgen.register import register_router

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 # Commands that never edit host code have no use for the worker.
-_NO_EDIT = frozenset({"check", "--help", "-h", "--version"})
+_NO_EDIT = frozenset({"check", "schema", "--help", "-h", "--version"})
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import sys
 HELP_FLAGS = ("--help", "-h")
 # Kept in step with cli.COMMANDS by a test (importing cli here would cost
 # what this module saves).
-COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command")
+COMMANDS = ("new", "check", "list", "destroy", "upgrade", "install-command", "schema")
 
 
 def is_help_request(args: list[str]) -> bool:

@@ -58,6 +58,7 @@ def project_root(project: Path | None) -> Path:
         f"--project {project}",
         missing="Give the folder of your FastAPI project.",
         is_file="Give the project's folder.",
+        code="no_project",
     )
     return root
 
@@ -68,6 +69,7 @@ def _read(root: Path, rel: str) -> bytes | None:
         raise RefusedError(
             f"{rel} is a folder where wsgen would write a file.",
             hint="Move it or use another name.",
+            code="conflict",
         )
     try:
         return path.read_bytes()
@@ -116,11 +118,13 @@ def _check_name_is_free(
         raise UsageError(
             f"The name {spec.name!r} would shadow the existing module {module_file}.",
             hint=f"Choose another name, for example `{spec.name}_ws`.",
+            code="name_taken",
         )
     if spec.name == layout.package:
         raise UsageError(
             f"The name {spec.name!r} is the name of your package.",
             hint=f"Choose another name, for example `{spec.name}_ws`.",
+            code="name_taken",
         )
 
 
@@ -152,6 +156,7 @@ def build_generation(
         raise RefusedError(
             "This project uses pydantic v1; the generated code needs pydantic v2.",
             hint="Upgrade to pydantic>=2 (FastAPI supports it since 0.100) and re-run.",
+            code="pydantic_v1",
         )
     _check_name_is_free(spec, layout, files, owned)
     for other, record in manifest.endpoints.items():
@@ -159,11 +164,13 @@ def build_generation(
             raise RefusedError(
                 f"The path {spec.path} is already used by the endpoint {other!r}.",
                 hint="Choose another with --path.",
+                code="path_taken",
             )
     if spec.path in layout.route_paths:
         raise RefusedError(
             f"A route at {spec.path} already exists ({layout.route_paths[spec.path]}).",
             hint=f"Choose another path with --path, e.g. --path {spec.path}-ws.",
+            code="path_taken",
         )
 
     renderer = Renderer(root)

@@ -267,4 +267,5 @@ def read_manifest(root: Path) -> Manifest | None:
         raise RefusedError(
             f"{MANIFEST_NAME} is not a valid wsgen manifest ({exc}).",
             hint="Restore it from version control, or delete it to start over.",
+            code="invalid_manifest",
         ) from None

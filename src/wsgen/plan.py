@@ -9,6 +9,7 @@ atomically or nothing.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -73,11 +74,32 @@ class Plan:
     def writes(self) -> list[FileChange]:
         return [c for c in self.changes if c.writes]
 
+    def plan_hash(self) -> str:
+        """A digest of what applying would do: every path with its action,
+        the bytes found and the bytes to write, and the dependency edits.
+
+        Nothing else goes in (no times, no notes), so the same project and
+        the same flags give the same hash, and `--expect-plan` refuses an
+        apply whenever the project changed after the plan was shown.
+        """
+        digest = hashlib.sha256()
+        for change in sorted(self.changes, key=lambda c: c.path):
+            old = "-" if change.old is None else hashlib.sha256(change.old).hexdigest()
+            new = hashlib.sha256(change.new).hexdigest()
+            digest.update(f"{change.path}\0{change.action}\0{old}\0{new}\n".encode())
+        for kind, specs in (
+            ("added", self.dependencies_added),
+            ("manual", self.dependencies_manual),
+        ):
+            digest.update(f"{kind}\0{chr(0).join(specs)}\n".encode())
+        return digest.hexdigest()
+
     def to_json(
         self, *, applied: bool, verify: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         return {
             "schema": PLAN_SCHEMA_VERSION,
+            "plan_hash": self.plan_hash(),
             "endpoint": self.endpoint,
             "options": self.options,
             "url_path": self.url_path,
@@ -145,6 +167,7 @@ def _check_writable(root: Path, changes: list[FileChange]) -> None:
             raise RefusedError(
                 f"{change.path} is read-only.",
                 hint="Make it writable (chmod u+w) and re-run; nothing was written.",
+                code="read_only",
             )
         parent = target.parent
         while not parent.exists():
@@ -153,6 +176,7 @@ def _check_writable(root: Path, changes: list[FileChange]) -> None:
             raise RefusedError(
                 f"Cannot write into {parent.relative_to(root) if parent != root else '.'}: permission denied.",
                 hint="Make the folder writable and re-run; nothing was written.",
+                code="read_only",
             )
 
 

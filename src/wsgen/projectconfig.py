@@ -129,6 +129,7 @@ def load_config(root: Path) -> ProjectConfig:
             raise RefusedError(
                 f"pyproject.toml is not valid TOML ({exc}).",
                 hint="Fix it first; wsgen reads it to find the app and dependencies.",
+                code="invalid_config",
             ) from None
         config.pyproject_text = text
         ruff = config.pyproject.get("tool", {}).get("ruff", {})

@@ -18,6 +18,8 @@ from wsgen.registration import Registration, RegistrationEdit
 
 
 class ManualRegistrationNeeded(RefusedError):
+    code = "unsafe_edit"
+
     def __init__(self, reg: Registration, why: str) -> None:
         super().__init__(
             f"Cannot register the router in {reg.file} safely: {why}.",
@@ -227,6 +229,7 @@ def register_router(source: bytes, reg: Registration) -> RegistrationEdit:
         raise RefusedError(
             f"{reg.file} line {exc.raw_line}: syntax error.",
             hint="Fix the file first; wsgen edits only code that parses.",
+            code="syntax_error",
         ) from None
     finder = _IncludeFinder(reg.alias)
     module.visit(finder)

@@ -49,6 +49,7 @@ class ProjectFiles:
                 raise RefusedError(
                     f"{rel} line {exc.lineno}: syntax error ({exc.msg}).",
                     hint="Fix the file first; wsgen edits only code that parses.",
+                    code="syntax_error",
                 ) from None
         return self._trees[rel]
 

@@ -65,11 +65,14 @@ def normalize_name(raw: str, *, what: str = "endpoint name") -> tuple[str, str |
     """Return (snake_case name, note or None) or raise UsageError."""
     text = raw.strip()
     if not text:
-        raise UsageError(f"The {what} is empty.", hint="Give a name such as `chat`.")
+        raise UsageError(
+            f"The {what} is empty.", hint="Give a name such as `chat`.", code="bad_name"
+        )
     if any(sep in text for sep in ("/", "\\", ".")):
         raise UsageError(
             f"The {what} {raw!r} contains a path separator or a dot.",
             hint="Give a plain name such as `chat`; use --path to choose the URL.",
+            code="bad_name",
         )
     snake = _CAMEL_BOUNDARY.sub("_", text).replace("-", "_").replace(" ", "_")
     snake = re.sub(r"_+", "_", snake).lower()
@@ -77,11 +80,13 @@ def normalize_name(raw: str, *, what: str = "endpoint name") -> tuple[str, str |
         raise UsageError(
             f"The {what} {raw!r} is not a valid Python identifier.",
             hint="Use letters, digits and underscores, not starting with a digit.",
+            code="bad_name",
         )
     if keyword.iskeyword(snake) or keyword.issoftkeyword(snake):
         raise UsageError(
             f"The {what} {raw!r} is a Python keyword.",
             hint=f"Choose another name, for example `{snake}_ws`.",
+            code="bad_name",
         )
     note = None if snake == raw else f"{what} {raw!r} normalized to {snake!r}"
     return snake, note
@@ -134,6 +139,7 @@ def build_spec(
         raise UsageError(
             f"The endpoint name {name!r} is used by the generated runtime package.",
             hint=f"Choose another name, for example `{name}_feed`.",
+            code="name_taken",
         )
     notes = [note] if note else []
     builtin = {"join_room", "leave_room", "message", "ping", "typing", "auth"}
@@ -144,9 +150,12 @@ def build_spec(
             raise UsageError(
                 f"The message type {type_name!r} is built into the protocol.",
                 hint="Choose another name for your own message type.",
+                code="bad_name",
             )
         if any(t.name == type_name for t in types):
-            raise UsageError(f"The message type {type_name!r} is given twice.")
+            raise UsageError(
+                f"The message type {type_name!r} is given twice.", code="bad_name"
+            )
         if type_note:
             notes.append(type_note)
         types.append(MessageType(type_name, camel_case(type_name)))

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_example, run_on_terminal, run_wsgen
-from wsgen.errors import EXIT_CHECK_UNREGISTERED, EXIT_REFUSED, EXIT_USAGE
+from tests.conftest import copy_example, run_on_terminal, run_wsgen, validated_json
+from wsgen.cli import COMMANDS
+from wsgen.errors import (
+    ERROR_CODES,
+    EXIT_CHECK_EDITED,
+    EXIT_CHECK_MISSING,
+    EXIT_CHECK_STALE,
+    EXIT_CHECK_UNREGISTERED,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+)
 from wsgen.manifest import content_hash
 
 APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
@@ -100,7 +109,31 @@ def generated(old: str = "", new: str = "", file: str = "app/main.py"):
     return setup
 
 
+def chat_with_rooms(root: Path) -> None:
+    """The endpoint `chat` generated earlier."""
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=root)
+    assert result.returncode == 0, result.stderr
+
+
+def skill_installed(*flags: str, edit: str) -> Callable[[Path], None]:
+    """The /ws skill installed, then `edit` (a file) changed by hand."""
+
+    def setup(root: Path) -> None:
+        assert run_wsgen("install-command", *flags, cwd=root).returncode == 0
+        target = root / edit
+        target.write_text(target.read_text().replace("Gather", "Collect"))
+
+    return setup
+
+
 INCLUDE = "app.include_router(chat_ws_router)"
+CHECK_EXIT_CODES = {
+    EXIT_CHECK_MISSING,
+    EXIT_CHECK_UNREGISTERED,
+    EXIT_CHECK_EDITED,
+    EXIT_CHECK_STALE,
+}
+ANY_HASH = "0" * 64
 
 
 CASES: dict[str, Case] = {
@@ -411,6 +444,90 @@ CASES: dict[str, Case] = {
         "template error",
         setup=copier_template({ROUTE_JINJA: "router = {{ name \n"}),
     ),
+    # --- plans bound to applies, endpoints by name, the agent skill ---------------
+    "stale-plan-new": Case(
+        ["chat", "--yes", "--no-verify", "--expect-plan", ANY_HASH],
+        EXIT_REFUSED,
+        "The plan changed since it was shown",
+    ),
+    "stale-plan-upgrade": Case(
+        ["upgrade", "chat", "--broadcast", "--no-verify", "--expect-plan", ANY_HASH],
+        EXIT_REFUSED,
+        "The plan changed since it was shown",
+        setup=chat_with_rooms,
+    ),
+    "stale-plan-destroy": Case(
+        ["destroy", "chat", "--expect-plan", ANY_HASH],
+        EXIT_REFUSED,
+        "The plan changed since it was shown",
+        setup=chat_with_rooms,
+    ),
+    "upgrade-unknown-endpoint": Case(
+        ["upgrade", "nope"],
+        EXIT_USAGE,
+        "No endpoint 'nope' to upgrade (endpoints: chat)",
+        setup=chat_with_rooms,
+    ),
+    "upgrade-without-manifest": Case(
+        ["upgrade", "chat"], EXIT_USAGE, "No endpoint 'chat' to upgrade"
+    ),
+    "destroy-unknown-endpoint": Case(
+        ["destroy", "nope"],
+        EXIT_REFUSED,
+        "No endpoint 'nope' in .wsgen.toml (endpoints: chat)",
+        setup=chat_with_rooms,
+    ),
+    "destroy-without-manifest": Case(
+        ["destroy", "chat"], EXIT_REFUSED, "No .wsgen.toml"
+    ),
+    "skill-edited-by-hand": Case(
+        ["install-command"],
+        EXIT_REFUSED,
+        ".claude/skills/ws/SKILL.md (edited by hand) differs",
+        setup=skill_installed(edit=".claude/skills/ws/SKILL.md"),
+    ),
+    "agents-md-section-edited-by-hand": Case(
+        ["install-command", "--agents-md"],
+        EXIT_REFUSED,
+        "AGENTS.md (wsgen's section was edited by hand) differs",
+        setup=skill_installed("--agents-md", edit="AGENTS.md"),
+    ),
+    "flag-error-with-json": Case(["chat", "--json", "--bogus"], EXIT_USAGE, "--bogus"),
+}
+
+# The `code` each refusal carries with --json (every case carries one).
+CODES = {
+    "empty-name": "bad_name",
+    "keyword-name": "bad_name",
+    "reserved-name": "name_taken",
+    "shadows-routes-module": "name_taken",
+    "project-missing": "no_project",
+    "no-fastapi-app": "no_app",
+    "several-apps": "several_apps",
+    "app-bad-form": "bad_app_ref",
+    "syntax-error-in-app": "syntax_error",
+    "invalid-pyproject": "invalid_config",
+    "invalid-manifest": "invalid_manifest",
+    "pydantic-v1": "pydantic_v1",
+    "unsafe-registration": "unsafe_edit",
+    "path-taken-by-route": "path_taken",
+    "conflicting-test-file": "conflict",
+    "folder-at-file-path": "conflict",
+    "unknown-option": "usage",
+    "option-without-value": "usage",
+    "check-without-manifest": "no_manifest",
+    "template-missing-folder": "template",
+    "template-renders-outside-the-project": "template",
+    "stale-plan-new": "stale_plan",
+    "stale-plan-upgrade": "stale_plan",
+    "stale-plan-destroy": "stale_plan",
+    "upgrade-unknown-endpoint": "unknown_endpoint",
+    "upgrade-without-manifest": "unknown_endpoint",
+    "destroy-unknown-endpoint": "unknown_endpoint",
+    "destroy-without-manifest": "no_manifest",
+    "skill-edited-by-hand": "conflict",
+    "agents-md-section-edited-by-hand": "conflict",
+    "flag-error-with-json": "usage",
 }
 
 
@@ -520,18 +637,51 @@ def test_bad_input_is_refused_cleanly(tmp_path: Path, case: Case) -> None:
 
 
 def test_json_mode_reports_the_error_on_both_streams(tmp_path: Path) -> None:
-    import json
-
     root = copy_example("app_package", tmp_path)
     before = tree(root)
     result = run_wsgen("class", "--json", cwd=root)
     assert result.returncode == EXIT_USAGE
     assert_one_line_error(result.stderr, "Python keyword")
-    assert json.loads(result.stdout) == {
+    assert validated_json(result.stdout, "error") == {
         "error": result.stderr.strip()[len("wsgen: error: ") :],
+        "code": "bad_name",
         "exit_code": 2,
     }
     assert tree(root) == before
+
+
+# A failing `check` is a report (schema: check), not an error object.
+@pytest.mark.parametrize(
+    "case_id", [k for k, c in CASES.items() if c.code not in CHECK_EXIT_CODES]
+)
+def test_every_refusal_is_a_json_error_with_a_code(
+    tmp_path: Path, case_id: str
+) -> None:
+    """The same bad input with --json: one JSON object on stdout, valid
+    against `wsgen schema`, with the stable code and the stderr line."""
+    case = CASES[case_id]
+    root = make_project(tmp_path, case)
+    before = tree(root)
+    # Before the other options: `-m` with no value would take it as its own.
+    at = 1 if case.args[0] in COMMANDS else 0
+    args = (
+        case.args
+        if "--json" in case.args
+        else [*case.args[:at], "--json", *case.args[at:]]
+    )
+    result = run_wsgen(*args, cwd=root)
+    assert result.returncode == case.code, (result.stdout, result.stderr)
+    assert_one_line_error(result.stderr, case.fragment)
+    report = validated_json(result.stdout, "error")
+    assert report["exit_code"] == case.code
+    assert report["error"] == result.stderr.strip()[len("wsgen: error: ") :]
+    assert report["code"] == CODES.get(case_id, report["code"])
+    assert report["code"] in ERROR_CODES
+    assert tree(root) == before
+
+
+def test_every_case_with_a_code_exists() -> None:
+    assert set(CODES) <= set(CASES)
 
 
 def test_read_only_host_file_in_process(

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import copy_example, run_on_terminal, run_wsgen, snapshot
+from tests.conftest import REPO, copy_example, run_on_terminal, run_wsgen, snapshot
 from wsgen import __version__
 from wsgen.cli import route_default_command
 
@@ -56,7 +56,7 @@ def test_json_dry_run_is_a_stable_document_and_writes_nothing(tmp_path: Path) ->
     plan = json.loads(result.stdout)
     assert snapshot(project) == before
     assert set(plan) == {
-        "schema", "endpoint", "options", "url_path", "layout", "files", "dependencies",
+        "schema", "plan_hash", "endpoint", "options", "url_path", "layout", "files", "dependencies",
         "notes", "warnings", "conflicts", "applied", "verify",
     }  # fmt: skip
     assert plan["schema"] == 1
@@ -168,23 +168,160 @@ def test_the_prompts_default_to_what_yes_generates(tmp_path: Path) -> None:
     assert snapshot(asked) == snapshot(told)
 
 
-def test_install_command_writes_the_agent_command_once(tmp_path: Path) -> None:
+# The slash command earlier versions of install-command wrote.
+LEGACY_COMMAND = (Path(__file__).parent / "legacy_ws_command.md").read_bytes()
+
+
+def _frontmatter(text: str) -> dict[str, str]:
+    front = text.split("---\n")[1]
+    return dict(line.split(": ", 1) for line in front.splitlines())
+
+
+def test_install_command_writes_the_skill_once(tmp_path: Path) -> None:
     first = run_wsgen("install-command", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    command = tmp_path / ".claude/commands/ws.md"
-    text = command.read_text()
-    front, body = text.split("---\n")[1:3]
-    assert "description:" in front
-    assert 'argument-hint: "[endpoint_name] [--auth] [--rooms] [--broadcast]"' in front
-    assert "allowed-tools:" in front and "Bash(wsgen:*)" in front
-    assert "wsgen $ARGUMENTS --dry-run --json" in body
-    assert "python -m pytest" in body
+    skill = tmp_path / ".claude/skills/ws/SKILL.md"
+    text = skill.read_text()
+    front = _frontmatter(text)
+    assert front["name"] == "ws"
+    assert "WebSocket" in front["description"]
+    assert front["argument-hint"].startswith('"[name] [--auth|--no-auth]')
+    assert front["allowed-tools"] == (
+        "Bash(wsgen:*), Bash(pip install:*), Bash(python -m pytest:*)"
+    )
+    body = text.split("---\n", 2)[2]
+    for step in ("wsgen list --json", "--dry-run --json", "--expect-plan",
+                 "verify.install", "python -m pytest"):  # fmt: skip
+        assert step in body, step
     before = snapshot(tmp_path)
     second = run_wsgen("install-command", cwd=tmp_path)
     assert second.returncode == 0 and second.stdout.startswith("identical")
     assert snapshot(tmp_path) == before
-    command.write_text(text + "my notes\n")
+    skill.write_text(text + "my notes\n")
     edited = snapshot(tmp_path)
     third = run_wsgen("install-command", cwd=tmp_path)
     assert third.returncode == 1 and "--force" in third.stderr
     assert snapshot(tmp_path) == edited
+    forced = run_wsgen("install-command", "--force", cwd=tmp_path)
+    assert forced.returncode == 0 and forced.stdout.startswith("overwrite")
+    assert skill.read_text() == text
+
+
+def test_the_skill_allows_the_hosts_package_tool(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    assert run_wsgen("install-command", cwd=tmp_path).returncode == 0
+    skill = (tmp_path / ".claude/skills/ws/SKILL.md").read_text()
+    assert _frontmatter(skill)["allowed-tools"] == (
+        "Bash(wsgen:*), Bash(uv add:*), Bash(uv run pytest:*)"
+    )
+    assert "Run `uv run pytest TESTS -q`" in skill
+    poetry = tmp_path / "poetry_project"
+    poetry.mkdir()
+    (poetry / "pyproject.toml").write_text("[tool.poetry]\nname = 'x'\n")
+    assert (
+        run_wsgen("install-command", "--project", str(poetry), cwd=tmp_path).returncode
+        == 0
+    )
+    skill = (poetry / ".claude/skills/ws/SKILL.md").read_text()
+    assert "Bash(poetry add:*), Bash(poetry run pytest:*)" in skill
+
+
+def test_an_unedited_skill_of_an_earlier_install_is_updated(tmp_path: Path) -> None:
+    """Written for pip, then the project moves to uv: the skill follows."""
+    assert run_wsgen("install-command", cwd=tmp_path).returncode == 0
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    result = run_wsgen("install-command", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("update: .claude/skills/ws/SKILL.md")
+    assert "Bash(uv add:*)" in (tmp_path / ".claude/skills/ws/SKILL.md").read_text()
+
+
+def test_the_legacy_slash_command_gives_way_to_the_skill(tmp_path: Path) -> None:
+    legacy = tmp_path / ".claude/commands/ws.md"
+    legacy.parent.mkdir(parents=True)
+    # What earlier versions wrote, byte for byte (its digest is recorded).
+    legacy.write_bytes(LEGACY_COMMAND)
+    result = run_wsgen("install-command", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "delete: .claude/commands/ws.md" in result.stdout
+    assert not (tmp_path / ".claude/commands").exists()
+    legacy.parent.mkdir()
+    legacy.write_bytes(LEGACY_COMMAND + b"my notes\n")
+    kept = run_wsgen("install-command", cwd=tmp_path)
+    assert kept.returncode == 0 and "also defines /ws" in kept.stdout
+    assert legacy.read_bytes() == LEGACY_COMMAND + b"my notes\n"
+
+
+def test_agents_md_section_is_added_once_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    agents = tmp_path / "AGENTS.md"
+    mine = b"# Our agents\r\n\r\nRun `make test` before committing.\r\n"
+    agents.write_bytes(mine)
+    first = run_wsgen("install-command", "--agents-md", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    data = agents.read_bytes()
+    assert data.startswith(mine + b"\r\n<!-- wsgen:start -->\r\n")
+    assert data.endswith(b"<!-- wsgen:end -->\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")  # the file's line endings
+    assert b"wsgen list --json" in data and b"$ARGUMENTS" not in data
+    before = snapshot(tmp_path)
+    again = run_wsgen("install-command", "--agents-md", cwd=tmp_path)
+    assert again.returncode == 0 and "identical: AGENTS.md" in again.stdout
+    assert snapshot(tmp_path) == before
+    # Text the user adds after the section stays; an older section is replaced.
+    start = data.index(b"<!-- wsgen:start -->")
+    older = data[:start] + b"<!-- wsgen:start -->\r\nold steps\r\n<!-- wsgen:end -->"
+    agents.write_bytes(older + b"\r\n## Later notes\r\n")
+    forced = run_wsgen("install-command", "--agents-md", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert agents.read_bytes() == data + b"## Later notes\r\n"
+
+
+def test_schema_command_prints_the_packaged_schema(tmp_path: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    from wsgen.errors import ERROR_CODES
+    from wsgen.outputschema import load_schema
+
+    result = run_wsgen("schema", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema == load_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$defs"]["error_code"]["enum"] == sorted(ERROR_CODES)
+    readme = (REPO / "README.md").read_text()
+    for code in ERROR_CODES:
+        assert f"`{code}`" in readme, code
+
+
+def test_expect_plan_binds_the_apply_to_the_plan_shown(tmp_path: Path) -> None:
+    project = copy_example("app_package", tmp_path)
+    args = ("chat", "--rooms", "--no-verify", "--json")
+    shown = json.loads(run_wsgen(*args, "--dry-run", cwd=project).stdout)
+    again = json.loads(run_wsgen(*args, "--dry-run", cwd=project).stdout)
+    assert shown["plan_hash"] == again["plan_hash"]
+    other = json.loads(run_wsgen(*args, "--auth", "--dry-run", cwd=project).stdout)
+    assert other["plan_hash"] != shown["plan_hash"]
+    # The project changes between the plan and the apply: refused, nothing written.
+    main = project / "app/main.py"
+    main.write_text(main.read_text() + "# a late edit\n")
+    before = snapshot(project)
+    stale = run_wsgen(*args, "--expect-plan", shown["plan_hash"], cwd=project)
+    assert stale.returncode == 1
+    assert json.loads(stale.stdout)["code"] == "stale_plan"
+    assert snapshot(project) == before
+    fresh = json.loads(run_wsgen(*args, "--dry-run", cwd=project).stdout)
+    applied = run_wsgen(*args, "--expect-plan", fresh["plan_hash"], cwd=project)
+    assert applied.returncode == 0, applied.stderr
+    report = json.loads(applied.stdout)
+    assert report["applied"] is True and report["plan_hash"] == fresh["plan_hash"]
+    # destroy too: its dry run's hash applies, an old one does not.
+    undo = json.loads(
+        run_wsgen("destroy", "chat", "--dry-run", "--json", cwd=project).stdout
+    )
+    done = run_wsgen(
+        "destroy", "chat", "--json", "--expect-plan", undo["plan_hash"], cwd=project
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (project / "app/routers/chat.py").exists()
