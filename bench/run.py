@@ -326,8 +326,10 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         groups.setdefault((scenario, r["deflate"], r["server"]), []).append(r)
     summary: dict[str, Any] = {}
     metrics = {
-        "fanout": ["deliveries_per_s", "elapsed_s", "delivered", "expected"],
-        "latency": ["p50_ms", "p90_ms", "p99_ms", "max_ms", "delivered", "expected"],
+        "fanout": ["deliveries_per_s", "elapsed_s", "delivered", "expected",
+                   "cpu_us_per_delivery"],
+        "latency": ["p50_ms", "p90_ms", "p99_ms", "max_ms", "delivered", "expected",
+                    "cpu_us_per_delivery"],
         "stall": ["delivered_pct", "live_done_s", "stalled_evicted_s", "stalled_server_closed_s",
                   "rss_growth_max_kib", "rss_growth_end_kib"],
         "idle": ["kib_per_connection", "joined", "open_seconds", "rss_before_kib",
@@ -367,21 +369,24 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         scenario = label.split("/")[0]
         if scenario not in KEY:
             continue
-        key = KEY[scenario]
         deflate = label.endswith("deflate")
-        by_rep: dict[int, dict[str, float]] = {}
-        for r in records:
-            if r["scenario"] == scenario and r["deflate"] == deflate and key in r["result"]:
-                by_rep.setdefault(r["rep"], {})[r["server"]] = r["result"][key]
-        def ratio(a: str, b: str, by_rep: dict[int, dict[str, float]] = by_rep) -> float | None:
-            vals = [v[a] / v[b] for v in by_rep.values() if a in v and b in v and v[b]]
-            return med(vals)  # type: ignore[arg-type]
-        ratios[label] = {
-            "generated/ceiling": ratio("generated", "ceiling"),
-            "ceiling/seed": ratio("ceiling", "seed"),
-            "generated/seed": ratio("generated", "seed"),
-            "generated/generated_asgi": ratio("generated", "generated_asgi"),
-        }
+        for key, prefix in ((KEY[scenario], ""), ("cpu_us_per_delivery", "cpu ")):
+            by_rep: dict[int, dict[str, float]] = {}
+            for r in records:
+                if r["scenario"] == scenario and r["deflate"] == deflate and key in r["result"]:
+                    by_rep.setdefault(r["rep"], {})[r["server"]] = r["result"][key]
+
+            def ratio(a: str, b: str, by_rep: dict[int, dict[str, float]] = by_rep
+                      ) -> float | None:
+                vals = [v[a] / v[b] for v in by_rep.values() if a in v and b in v and v[b]]
+                return med(vals)  # type: ignore[arg-type]
+
+            ratios.setdefault(label, {}).update({
+                f"{prefix}generated/ceiling": ratio("generated", "ceiling"),
+                f"{prefix}ceiling/seed": ratio("ceiling", "seed"),
+                f"{prefix}generated/seed": ratio("generated", "seed"),
+                f"{prefix}generated/generated_asgi": ratio("generated", "generated_asgi"),
+            })
     return {"by_scenario": summary, "ratios": ratios}
 
 
@@ -445,40 +450,48 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     s, r = summary["by_scenario"], summary["ratios"]
     out = [f"Medians over {meta['reps']} repetition(s); {meta['machine']}.", ""]
     order = ["seed", "ceiling", "generated", "generated_asgi", "generated_auth"]
-    for label in ("fanout/plain", "fanout/deflate"):
+    # Deflate first: every browser negotiates it and uvicorn accepts it.
+    for label in ("fanout/deflate", "fanout/plain"):
         if label in s:
             out += [f"### Fan-out throughput ({label.split('/')[1]})", "",
-                    "| server | deliveries/s | time to all (s) | runs complete | receivers closed |",
-                    "|---|---:|---:|---:|---:|"]
+                    "| server | deliveries/s | server CPU µs/delivery | time to all (s) "
+                    "| runs complete | receivers closed |",
+                    "|---|---:|---:|---:|---:|---:|"]
             for name in order:
                 e = s[label].get(name)
                 if e:
                     closed = sum(sum(c.values()) for c in e["closes"] if c)
-                    out.append(f"| {name} | {fmt(e['deliveries_per_s'])} | {fmt(e['elapsed_s'], 2)}"
+                    out.append(f"| {name} | {fmt(e['deliveries_per_s'])} "
+                               f"| {fmt(e['cpu_us_per_delivery'], 1)} | {fmt(e['elapsed_s'], 2)}"
                                f" | {e['complete_runs']}/{e['ok_runs']} | {closed} |")
             rr = r.get(label, {})
             out += ["", (f"generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
                         f"ceiling/seed {fmt(rr.get('ceiling/seed'), 2)}x, "
                         f"generated/seed {fmt(rr.get('generated/seed'), 2)}x, "
                         f"generated/generated_asgi "
-                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x "
+                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
+                        f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x "
                         "(medians of per-repetition ratios)"), ""]
-    for label in ("latency/plain", "latency/deflate"):
+    for label in ("latency/deflate", "latency/plain"):
         if label in s:
             out += [f"### Paced latency, 100 msg/s to 200 receivers ({label.split('/')[1]})", "",
-                    "| server | p50 ms | p90 ms | p99 ms | max ms | delivered |",
-                    "|---|---:|---:|---:|---:|---:|"]
+                    "| server | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery "
+                    "| delivered |",
+                    "|---|---:|---:|---:|---:|---:|---:|"]
             for name in order:
                 e = s[label].get(name)
                 if e:
                     out.append(f"| {name} | {fmt(e['p50_ms'], 1)} | {fmt(e['p90_ms'], 1)} | "
                                f"{fmt(e['p99_ms'], 1)} | {fmt(e['max_ms'], 1)} | "
+                               f"{fmt(e['cpu_us_per_delivery'], 1)} | "
                                f"{fmt(e['delivered'])}/{fmt(e['expected'])} |")
             rr = r.get(label, {})
             out += ["", (f"p99 generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
                         f"ceiling/seed {fmt(rr.get('ceiling/seed'), 2)}x, "
                         f"generated/generated_asgi "
-                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x"), ""]
+                        f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
+                        f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x"),
+                    ""]
     for label, title in (
         ("stall/plain", "sender at most 32 messages ahead of the slowest live reader"),
         ("stall-burst/plain", "sender bursting as fast as its socket allows"),

@@ -36,6 +36,27 @@ function rssKiB() {
   }
 }
 
+// The server's own CPU time (user + system, ms) from /proc/PID/stat: holds
+// even when the client is what saturates. Fields 14 and 15, after the
+// parenthesised command name (which may contain spaces).
+const TICKS_PER_S = Number(process.env.CLK_TCK || 100);
+function serverCpuMs() {
+  try {
+    const stat = fs.readFileSync(`/proc/${cfg.server_pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+  } catch (e) {
+    return null;
+  }
+}
+
+function cpuPerDelivery(cpuBefore, delivered) {
+  const after = serverCpuMs();
+  if (cpuBefore === null || after === null || !delivered) return {};
+  const cpuMs = after - cpuBefore;
+  return { server_cpu_ms: cpuMs, cpu_us_per_delivery: (cpuMs * 1000) / delivered };
+}
+
 // State of the server's side of the TCP connection to a client port, from
 // /proc/net/tcp: '01' ESTABLISHED, other codes once the server started to
 // close it, null once the socket is gone.
@@ -175,16 +196,18 @@ async function fanout() {
   for (const c of clients) c.onMessage = onMsg;
   let senderErrors = 0;
   sender.onMessage = (c, data) => { if (data.toString('latin1', 0, HEAD).includes('error')) senderErrors++; };
+  const cpuBefore = serverCpuMs();
   const deadline = t0 + cfg.time_bound_ms;
   for (let k = 0; k < M; k++) sender.ws.send(JSON.stringify({ type: 'message', room_id: 'bench', content: pad(`m${k}|`, cfg.size) }));
   while (tEnd === null && now() < deadline) await sleep(2);
   const end = tEnd === null ? now() : tEnd;
   const delivered = clients.reduce((s, c) => s + c.count, 0);
+  const cpu = cpuPerDelivery(cpuBefore, delivered);
   const elapsed = (end - t0) / 1000;
   closeAll(clients); closeAll([sender]);
   return {
     receivers: R, messages: M, delivered, expected: R * M, complete: tEnd !== null,
-    elapsed_s: elapsed, deliveries_per_s: delivered / elapsed,
+    elapsed_s: elapsed, deliveries_per_s: delivered / elapsed, ...cpu,
     sender_errors: senderErrors, closes: closeSummary(clients),
   };
 }
@@ -205,6 +228,7 @@ async function latency() {
   for (const c of clients) c.onMessage = onMsg;
   let senderErrors = 0;
   sender.onMessage = (c, data) => { if (data.toString('latin1', 0, HEAD).includes('error')) senderErrors++; };
+  const cpuBefore = serverCpuMs();
   const t0 = now();
   const interval = 1000 / rate;
   for (let k = 0; k < M; k++) {
@@ -217,13 +241,14 @@ async function latency() {
   const sendSeconds = (now() - t0) / 1000;
   const deadline = now() + cfg.drain_ms;
   while (n < R * M && now() < deadline) await sleep(5);
+  const cpu = cpuPerDelivery(cpuBefore, n);
   closeAll(clients); closeAll([sender]);
   const sorted = Array.from(lat.subarray(0, n)).sort((a, b) => a - b);
   return {
     receivers: R, rate, messages: M, send_seconds: sendSeconds,
     delivered: n, expected: R * M,
     p50_ms: pct(sorted, 50), p90_ms: pct(sorted, 90), p99_ms: pct(sorted, 99),
-    max_ms: sorted.length ? sorted[sorted.length - 1] : null,
+    max_ms: sorted.length ? sorted[sorted.length - 1] : null, ...cpu,
     sender_errors: senderErrors, closes: closeSummary(clients),
   };
 }

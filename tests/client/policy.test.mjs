@@ -6,20 +6,24 @@ import { test } from "node:test";
 
 import { loadClient, makeClient } from "./harness.mjs";
 
-const { closePolicy, CloseCode, ClientError } = await loadClient();
+const { closePolicy, CloseCode, ClientError, restartDelay } = await loadClient();
 
 test("the policy table follows the server's close codes", () => {
   assert.equal(closePolicy(CloseCode.UNAUTHENTICATED), "stop");
   assert.equal(closePolicy(CloseCode.FORBIDDEN), "stop");
   assert.equal(closePolicy(CloseCode.TOKEN_EXPIRED), "refresh");
-  assert.equal(closePolicy(CloseCode.GOING_AWAY), "now");
+  assert.equal(closePolicy(CloseCode.GOING_AWAY), "restart");
+  assert.equal(closePolicy(CloseCode.SERVICE_RESTART), "restart");
   assert.equal(closePolicy(CloseCode.POLICY_VIOLATION), "slow");
-  for (const code of [1000, 1006, 1009, 1011, 1012, 1013, 4000, 4999]) {
+  for (const code of [1000, 1006, 1009, 1011, 1013, 4000, 4999]) {
     assert.equal(closePolicy(code), "backoff", String(code));
   }
   assert.deepEqual(
-    [CloseCode.UNAUTHENTICATED, CloseCode.FORBIDDEN, CloseCode.TOKEN_EXPIRED, CloseCode.GOING_AWAY],
-    [4001, 4003, 4009, 1001],
+    [
+      CloseCode.UNAUTHENTICATED, CloseCode.FORBIDDEN, CloseCode.TOKEN_EXPIRED,
+      CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART,
+    ],
+    [4001, 4003, 4009, 1001, 1012],
   );
 });
 
@@ -118,16 +122,38 @@ test("a refresh callback returning null stops the client", async () => {
   assert.equal(client.state, "closed");
 });
 
-test("1001 reconnects at once, then backs off if that fails", async () => {
-  const { client, clock, sockets, events } = await makeClient();
-  sockets[0].accept();
-  sockets[0].drop(1001, "idle timeout");
-  assert.equal(events.at(-1).delay, 0);
-  await clock.advance(0);
-  assert.equal(sockets.length, 2);
-  sockets[1].drop(1001, "going away");
-  assert.equal(events.at(-1).delay, 500); // 0.5 * 1000: the second step
-  client.close();
+for (const code of [1012, 1001]) {
+  test(`${code}: back within a second while the server restarts, then backs off`, async () => {
+    const { client, clock, sockets, events } = await makeClient({ restart: { attempts: 3 } });
+    sockets[0].accept();
+    sockets[0].drop(code, "server shutting down");
+    // random() is 0.5: 250 + 0.5 * 750 ms, under a second.
+    assert.equal(events.at(-1).delay, 625);
+    await clock.advance(625);
+    assert.equal(sockets.length, 2);
+    // The server is still down: the next tries stay quick...
+    sockets[1].drop(1006);
+    assert.equal(events.at(-1).delay, 625);
+    await clock.advance(625);
+    sockets[2].drop(1006);
+    assert.equal(events.at(-1).delay, 625);
+    await clock.advance(625);
+    // ...until `restart.attempts` are spent: then the usual backoff.
+    sockets[3].drop(1006);
+    assert.equal(events.at(-1).delay, 2000); // 0.5 * 500 * 2**3 (fourth failure)
+    await clock.advance(2000);
+    // Back: a later restart gets quick retries again.
+    sockets[4].accept();
+    sockets[4].drop(code);
+    assert.equal(events.at(-1).delay, 625);
+    client.close();
+  });
+}
+
+test("restartDelay spreads retries over [delay/4, delay)", () => {
+  assert.equal(restartDelay(1000, () => 0), 250);
+  assert.equal(restartDelay(1000, () => 0.999), 999);
+  assert.equal(restartDelay(400, () => 0.5), 250);
 });
 
 test("1008 backs off slower, other codes back off from the first step", async () => {
@@ -136,7 +162,7 @@ test("1008 backs off slower, other codes back off from the first step", async ()
   sockets[0].drop(1008, "rate limit exceeded");
   assert.equal(events.at(-1).delay, 2000); // 0.5 * 500 * 2**3
   client.close();
-  for (const code of [1000, 1006, 1011, 1012, 1013]) {
+  for (const code of [1000, 1006, 1011, 1013]) {
     const other = await makeClient();
     other.sockets[0].accept();
     other.sockets[0].drop(code);
