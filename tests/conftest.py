@@ -71,10 +71,10 @@ def validated_json(text: str, kind: str | None = None) -> dict[str, Any]:
 
 
 def run_wsgen(
-    *args: str, cwd: Path, timeout: float = 120
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **(os.environ if env is None else env),
         "PYTHONDONTWRITEBYTECODE": "1",
         "NO_COLOR": "1",
         "COLUMNS": "200",

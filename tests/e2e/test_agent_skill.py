@@ -70,7 +70,8 @@ class SkillAgent:
 
     def wsgen(self, *args: str) -> dict[str, Any]:
         self.ran.append(list(args))
-        result = run_wsgen(*args, cwd=self.project)
+        # In the user's shell: with the project's virtualenv active, if any.
+        result = run_wsgen(*args, cwd=self.project, env=self.env)
         return validated_json(result.stdout)
 
     def gather(self, arguments: str) -> tuple[str, list[str]]:
