@@ -16,14 +16,16 @@ import typer
 from wsgen import __version__
 from wsgen.errors import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, UsageError, WsgenError
 
+# "\b" keeps click from re-wrapping the next paragraph: one example a line.
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
 
-  wsgen chat --auth --rooms --broadcast   generate the `chat` endpoint
-  wsgen check                             verify generated files (for CI)
-  wsgen list                              endpoints generated here
-  wsgen destroy chat                      undo a generation exactly
-  wsgen upgrade chat [--auth ...]         re-render with current templates, merging your edits
-  wsgen install-command                   add the /ws command for coding agents
+\b
+  wsgen chat --auth --rooms --broadcast  generate the `chat` endpoint
+  wsgen check                            verify generated files (for CI)
+  wsgen list                             endpoints generated here
+  wsgen destroy chat                     undo a generation exactly
+  wsgen upgrade chat [--auth ...]        re-render, merging your edits
+  wsgen install-command                  add the /ws command for agents
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
 2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale.
@@ -62,6 +64,20 @@ def _vcs_ref_option() -> Any:
         "--vcs-ref",
         help="With --template: the git tag or commit (default: the newest tag).",
     )
+
+
+def _name_argument(help: str) -> Any:
+    # Optional for click, checked by _required_name: a required argument
+    # makes some typer releases print a backslash before "[required]" in help.
+    return typer.Argument(None, metavar="NAME", show_default=False, help=help)
+
+
+def _required_name(name: str | None, command: str) -> str:
+    if name is None:
+        raise UsageError(
+            "Missing the endpoint name.", hint=f"Run e.g. `wsgen {command} chat`."
+        )
+    return name
 
 
 def _version(value: bool) -> None:
@@ -114,8 +130,8 @@ def _ask(name: str | None) -> dict[str, Any]:
 
 @cli.command("new")
 def new(
-    name: str | None = typer.Argument(
-        None, help="Endpoint name, snake_case (live-updates -> live_updates)."
+    name: str | None = _name_argument(
+        "Endpoint name, snake_case (live-updates -> live_updates)."
     ),
     auth: bool | None = typer.Option(
         None, "--auth/--no-auth", help="Require a JWT (pyjwt) to connect."
@@ -371,7 +387,7 @@ def list_endpoints(
 
 @cli.command("destroy")
 def destroy(
-    name: str = typer.Argument(..., help="The endpoint to remove."),
+    name: str | None = _name_argument("The endpoint to remove."),
     project: Path | None = _project_option(),
     force: bool = typer.Option(
         False, "--force", help="Also remove generated files you have edited."
@@ -387,6 +403,7 @@ def destroy(
     from wsgen.plan import apply
 
     try:
+        name = _required_name(name, "destroy")
         root = project_root(project)
         plan = build_destroy(root, name, force=force)
         if not as_json:
@@ -406,7 +423,7 @@ def destroy(
 
 @cli.command("upgrade")
 def upgrade(
-    name: str = typer.Argument(..., help="The endpoint to re-render."),
+    name: str | None = _name_argument("The endpoint to re-render."),
     auth: bool | None = typer.Option(
         None, "--auth/--no-auth", help="Change: require a JWT."
     ),
@@ -445,6 +462,7 @@ def upgrade(
     from wsgen.manifest import read_manifest
 
     try:
+        name = _required_name(name, "upgrade")
         root = project_root(project)
         manifest = read_manifest(root)
         record = manifest.endpoints.get(name.replace("-", "_")) if manifest else None
@@ -515,25 +533,38 @@ def route_default_command(argv: list[str]) -> list[str]:
     return ["new", *argv]
 
 
-def main(argv: list[str] | None = None) -> None:
-    import click
+def _click_exceptions() -> Any:
+    """The exceptions module of the click that typer runs on: typer 0.26 and
+    later carry their own copy (typer._click), earlier releases use click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
 
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    errors = _click_exceptions()
     args = route_default_command(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(cli)
+    # NoArgsIsHelpError appeared in click 8.2; with older ones nothing raises it.
+    no_args_is_help = getattr(errors, "NoArgsIsHelpError", ())
     try:
         code = command.main(args=args, prog_name="wsgen", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except no_args_is_help as exc:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         code = EXIT_USAGE
-    except click.UsageError as exc:
-        print(
-            f"wsgen: error: {exc.format_message()} (see `wsgen --help`)",
-            file=sys.stderr,
-        )
+    except errors.UsageError as exc:
+        message = _one_line(exc.format_message())
+        print(f"wsgen: error: {message} (see `wsgen --help`)", file=sys.stderr)
         code = EXIT_USAGE
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:  # click's Exit in typer before 0.26
         code = exc.exit_code
-    except click.Abort:
+    except typer.Abort:
         print("wsgen: aborted; nothing written.", file=sys.stderr)
         code = EXIT_REFUSED
     sys.exit(code if isinstance(code, int) else EXIT_OK)
