@@ -110,6 +110,23 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def _check_before_asking(
+    name: str | None, project: Path | None, app_ref: str | None
+) -> None:
+    """Refuse, before the first question, what no answer can change: a bad
+    name given on the command line, a project without one clear app."""
+    from wsgen.discover import find_app
+    from wsgen.generate import project_root
+    from wsgen.projectconfig import load_config
+    from wsgen.scan import scan_project
+    from wsgen.spec import normalize_name
+
+    if name is not None:
+        normalize_name(name)
+    root = project_root(project)
+    find_app(scan_project(root), load_config(root), app_ref)
+
+
 def _ask(name: str | None) -> dict[str, Any]:
     """The questions the seed asked a person before writing an endpoint."""
     from rich.prompt import Confirm, Prompt
@@ -198,6 +215,7 @@ def new(
             auth is None and rooms is None and broadcast is None and not message_type
         )
         if not yes and not as_json and _interactive() and (name is None or no_flags):
+            _check_before_asking(name, project, app_ref)
             answers = _ask(name)
             name, auth, rooms, broadcast = (
                 answers["name"],
@@ -382,7 +400,9 @@ def list_endpoints(
         return
     for row in rows:
         flags = " ".join(f"--{k}" for k in ("auth", "rooms", "broadcast") if row.get(k))
-        print(f"{row['name']:<16} {row['path']:<24} {flags:<28} {row['status']}")
+        # Manifests written before url_path was recorded have the path only.
+        url_path = row.get("url_path") or row["path"]
+        print(f"{row['name']:<16} {url_path:<24} {flags:<28} {row['status']}")
 
 
 @cli.command("destroy")
@@ -536,11 +556,12 @@ def route_default_command(argv: list[str]) -> list[str]:
 def _click_exceptions() -> Any:
     """The exceptions module of the click that typer runs on: typer 0.26 and
     later carry their own copy (typer._click), earlier releases use click."""
+    import importlib
+
     try:
-        from typer._click import exceptions
+        return importlib.import_module("typer._click.exceptions")
     except ImportError:
-        from click import exceptions
-    return exceptions
+        return importlib.import_module("click.exceptions")
 
 
 def _one_line(message: str) -> str:

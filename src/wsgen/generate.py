@@ -439,6 +439,8 @@ def _updated_manifest(
         options={
             **spec_options(spec),
             "app": f"{layout.app.module}:{layout.app.export}",
+            # The route's full path, router prefixes included (`wsgen list`).
+            "url_path": _url_path(layout, spec),
         },
         files=endpoint_files,
         registration={
