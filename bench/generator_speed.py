@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     wsgen = str(Path(sys.executable).with_name("wsgen"))
     names = (
-        "python", "help", "help (cold cache)", "dry-run", "generate", "check",
+        "python", "help", "dry-run", "generate", "check",
         "generate (verified)", "app import",
     )
     results: dict[str, list[float]] = {k: [] for k in names}
@@ -82,11 +82,6 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so load spikes hit every command alike
             results["python"].append(timed([sys.executable, "-c", "pass"], base, name="python"))
             results["help"].append(timed([wsgen, "--help"], base, name="help"))
-            # The first --help after an install or upgrade renders it with typer.
-            cold = {**ENV, "XDG_CACHE_HOME": tempfile.mkdtemp(dir=base)}
-            results["help (cold cache)"].append(
-                timed([wsgen, "--help"], base, env=cold, name="help (cold cache)")
-            )
             project = fresh_copy(base, generated=False)
             results["dry-run"].append(
                 timed([wsgen, *FLAGS, "--dry-run", "--no-verify"], project, name="dry-run")
