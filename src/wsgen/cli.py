@@ -28,15 +28,17 @@ if TYPE_CHECKING:
     from wsgen.options import Choices, EndpointOptions
     from wsgen.plan import Plan
 
+# "\b" keeps click from re-wrapping the next paragraph: one example a line.
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
 
-  wsgen chat --auth --rooms --broadcast   generate the `chat` endpoint
-  wsgen check                             verify generated files (for CI)
-  wsgen list                              endpoints generated here
-  wsgen destroy chat                      undo a generation exactly
-  wsgen upgrade chat [--auth ...]         re-render with current templates, merging your edits
-  wsgen install-command                   add the /ws skill for coding agents
-  wsgen schema                            the JSON Schema of every --json output
+\b
+  wsgen chat --auth --rooms --broadcast  generate the `chat` endpoint
+  wsgen check                            verify generated files (for CI)
+  wsgen list                             endpoints generated here
+  wsgen destroy chat                     undo a generation exactly
+  wsgen upgrade chat [--auth ...]        re-render, merging your edits
+  wsgen install-command                  add the /ws skill for agents
+  wsgen schema                           the JSON Schema of --json output
 
 Exit codes: 0 done, 1 refused (conflict, unsafe edit, nothing to edit),
 2 usage error; `check` adds 3 missing, 4 unregistered, 5 edited, 6 stale;
@@ -110,6 +112,20 @@ def _install_option() -> Any:
     )
 
 
+def _name_argument(help: str) -> Any:
+    # Optional for click, checked by _required_name: a required argument
+    # makes some typer releases print a backslash before "[required]" in help.
+    return typer.Argument(None, metavar="NAME", show_default=False, help=help)
+
+
+def _required_name(name: str | None, command: str) -> str:
+    if name is None:
+        raise UsageError(
+            "Missing the endpoint name.", hint=f"Run e.g. `wsgen {command} chat`."
+        )
+    return name
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"wsgen {__version__}")
@@ -138,6 +154,23 @@ def _fail(error: WsgenError, as_json: bool) -> None:
 
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _check_before_asking(
+    name: str | None, project: Path | None, app_ref: str | None
+) -> None:
+    """Refuse, before the first question, what no answer can change: a bad
+    name given on the command line, a project without one clear app."""
+    from wsgen.discover import find_app
+    from wsgen.generate import project_root
+    from wsgen.projectconfig import load_config
+    from wsgen.scan import scan_project
+    from wsgen.spec import normalize_name
+
+    if name is not None:
+        normalize_name(name)
+    root = project_root(project)
+    find_app(scan_project(root), load_config(root), app_ref)
 
 
 def _recorded(project: Path | None, name: str) -> EndpointOptions | None:
@@ -184,8 +217,8 @@ def _ask(name: str | None, given: Choices, project: Path | None) -> tuple[str, C
 
 @cli.command("new")
 def new(
-    name: str | None = typer.Argument(
-        None, help="Endpoint name, snake_case (live-updates -> live_updates)."
+    name: str | None = _name_argument(
+        "Endpoint name, snake_case (live-updates -> live_updates)."
     ),
     auth: bool | None = typer.Option(
         None, "--auth/--no-auth", help="Require a JWT (pyjwt) to connect."
@@ -274,6 +307,7 @@ def new(
             and _interactive()
             and (name is None or not given.features_given)
         ):
+            _check_before_asking(name, project, app_ref)
             name, given = _ask(name, given, project)
         if name is None:
             raise UsageError(
@@ -543,12 +577,14 @@ def list_endpoints(
         return
     for row in rows:
         flags = " ".join(f"--{k}" for k in ("auth", "rooms", "broadcast") if row.get(k))
-        print(f"{row['name']:<16} {row['path']:<24} {flags:<28} {row['status']}")
+        # Manifests written before url_path was recorded have the path only.
+        url_path = row.get("url_path") or row["path"]
+        print(f"{row['name']:<16} {url_path:<24} {flags:<28} {row['status']}")
 
 
 @cli.command("destroy")
 def destroy(
-    name: str = typer.Argument(..., help="The endpoint to remove."),
+    name: str | None = _name_argument("The endpoint to remove."),
     project: Path | None = _project_option(),
     force: bool = typer.Option(
         False, "--force", help="Also remove generated files you have edited."
@@ -568,6 +604,7 @@ def destroy(
     from wsgen.plan import apply
 
     try:
+        name = _required_name(name, "destroy")
         root = project_root(project)
         plan = build_destroy(root, name, force=force)
         if not dry_run:
@@ -595,7 +632,7 @@ def destroy(
 
 @cli.command("upgrade")
 def upgrade(
-    name: str = typer.Argument(..., help="The endpoint to re-render."),
+    name: str | None = _name_argument("The endpoint to re-render."),
     auth: bool | None = typer.Option(
         None, "--auth/--no-auth", help="Change: require a JWT."
     ),
@@ -643,6 +680,7 @@ def upgrade(
     from wsgen.manifest import read_manifest
 
     try:
+        name = _required_name(name, "upgrade")
         root = project_root(project)
         manifest = read_manifest(root)
         record = manifest.endpoints.get(name.replace("-", "_")) if manifest else None
@@ -750,25 +788,41 @@ def _wants_json(args: list[str]) -> bool:
     return "--json" in options
 
 
-def main(argv: list[str] | None = None) -> None:
-    import click
+def _click_exceptions() -> Any:
+    """The exceptions module of the click that typer runs on: typer 0.26 and
+    later carry their own copy (typer._click), earlier releases use click."""
+    import importlib
 
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    errors = _click_exceptions()
     args = route_default_command(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(cli)
+    # NoArgsIsHelpError appeared in click 8.2; with older ones nothing raises it.
+    no_args_is_help = getattr(errors, "NoArgsIsHelpError", ())
     try:
         code = command.main(args=args, prog_name="wsgen", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except no_args_is_help as exc:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         code = EXIT_USAGE
-    except click.UsageError as exc:
-        error = UsageError(f"{exc.format_message()} (see `wsgen --help`)")
+    except errors.UsageError as exc:
+        error = UsageError(f"{_one_line(exc.format_message())} (see `wsgen --help`)")
         if _wants_json(args):
             print(json.dumps(error.to_json()))
         print(f"wsgen: error: {error.one_line()}", file=sys.stderr)
         code = EXIT_USAGE
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:  # click's Exit in typer before 0.26
         code = exc.exit_code
-    except click.Abort:
+    except typer.Abort:
         if _wants_json(args):
             aborted = RefusedError("aborted; nothing written.", code="aborted")
             print(json.dumps(aborted.to_json()))

@@ -1,8 +1,7 @@
 """The `wsgen` executable: start the edit worker, then run the CLI.
 
 Kept free of imports so that the fork happens before typer, jinja2 and
-rich are loaded (see edit_worker), and so that `--version` and a help
-already rendered once (see fasthelp) need neither.
+rich are loaded (see edit_worker), and so that `--version` needs none of them.
 """
 
 from __future__ import annotations
@@ -14,14 +13,11 @@ _NO_EDIT = frozenset({"check", "schema", "--help", "-h", "--version"})
 
 
 def main() -> None:
-    from wsgen import fasthelp
-
     args = sys.argv[1:]
     if args == ["--version"]:
-        fasthelp.print_version()
-        return
-    if fasthelp.is_help_request(args):
-        _help(args)
+        from wsgen import __version__
+
+        sys.stdout.write(f"wsgen {__version__}\n")
         return
     wants_edit = (
         bool(args)
@@ -40,29 +36,3 @@ def main() -> None:
     finally:
         if wants_edit:
             edit_worker.stop()
-
-
-def _help(args: list[str]) -> None:
-    """Print help from the cache, or render it with typer and keep it."""
-    from wsgen import fasthelp
-
-    text = fasthelp.cached_help(args)
-    if text is None:
-        import contextlib
-        import io
-
-        from wsgen.cli import main as cli_main
-
-        printed = io.StringIO()
-        code: str | int | None = 0
-        with contextlib.redirect_stdout(printed):
-            try:
-                cli_main(args)
-            except SystemExit as exc:
-                code = exc.code
-        text = printed.getvalue()
-        if code not in (0, None):
-            sys.stdout.write(text)
-            sys.exit(code)
-        fasthelp.store_help(args, text)
-    sys.stdout.write(text)

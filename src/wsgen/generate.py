@@ -619,6 +619,8 @@ def _updated_manifest(
             **spec_options(spec),
             "app": f"{layout.app.module}:{layout.app.export}",
             **_template_commit(spec, rendered),
+            # The route's full path, router prefixes included (`wsgen list`).
+            "url_path": _url_path(layout, spec),
         },
         files=endpoint_files,
         user_files=[

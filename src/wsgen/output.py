@@ -1,10 +1,16 @@
-"""Human-readable output with rich; imported only when a person is reading."""
+"""Human-readable output with rich; imported only when a person is reading.
+
+Every value that comes from the host project or a library (paths, routes,
+dependency specs, notes, errors) goes through `escape`: rich would read
+`uvicorn[standard]` as markup and print `uvicorn`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
@@ -42,16 +48,28 @@ def colored_diff(diff: str) -> Text:
     return text
 
 
+# Wide enough for any line, small enough that nothing sized by the width
+# (none of what we print is) could be a problem.
+PIPED_WIDTH = 1_000_000
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+    if not out.is_terminal:
+        # Piped into a file or a CI log: whole lines. rich would otherwise
+        # lay the plan's tree out in 80 columns and cut what is longer.
+        out.width = PIPED_WIDTH
+    return out
 
 
 def print_plan(plan: Plan, *, dry_run: bool) -> None:
     out = console()
     layout = plan.layout
-    title = f"[bold]{plan.endpoint}[/] at [bold]{plan.url_path}[/]"
+    title = f"[bold]{escape(plan.endpoint)}[/] at [bold]{escape(plan.url_path)}[/]"
     if layout:
-        title += f" (app {layout['app']}, router included in {layout['register_file']})"
+        title += escape(
+            f" (app {layout['app']}, router included in {layout['register_file']})"
+        )
     tree = Tree(("Plan: " if dry_run else "") + title)
     groups: dict[str, Tree] = {}
     base = [c for c in plan.changes if c.group == "base"]
@@ -59,11 +77,11 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         if change.group == "base":
             continue  # an earlier version's copies: one summary line below
         if change.group not in groups:
-            groups[change.group] = tree.add(f"[bold]{change.group}[/]")
+            groups[change.group] = tree.add(f"[bold]{escape(change.group)}[/]")
         node = groups[change.group]
         style = ACTION_STYLE.get(change.action, "")
-        reason = f"  [dim]({change.reason})[/]" if change.reason else ""
-        node.add(f"[{style}]{change.action:<9}[/] {change.path}{reason}")
+        reason = f"  [dim]({escape(change.reason)})[/]" if change.reason else ""
+        node.add(f"[{style}]{change.action:<9}[/] {escape(change.path)}{reason}")
     if base:
         tree.add(
             f"[bold]base[/] [dim].wsgen/base/: {len(base)} copies left by an"
@@ -82,11 +100,11 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
             if diff:
                 out.print(colored_diff(diff))
     if plan.dependencies_added:
-        out.print("dependencies added: " + ", ".join(plan.dependencies_added))
+        out.print(escape("dependencies added: " + ", ".join(plan.dependencies_added)))
     for note in plan.notes:
-        out.print(f"[dim]note:[/] {note}")
+        out.print(f"[dim]note:[/] {escape(note)}")
     for warning in plan.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def print_applied(
@@ -109,8 +127,9 @@ def print_applied(
         if verify.get("installed"):
             out.print(Text(f"Installed: {verify['installed']}"))
         if verify.get("ok"):
+            route = escape(str(verify["route"]))
             out.print(
-                f"[green]Verified:[/] the app serves a WebSocket route at {verify['route']}."
+                f"[green]Verified:[/] the app serves a WebSocket route at {route}."
             )
             out.print(used)
         else:
@@ -123,15 +142,17 @@ def print_applied(
             # A failed verification ends with what to do about it.
             out.print(Text(verify["next"]))
             return
-    out.print(f"Next: run `python -m pytest {tests_path}`.")
+    out.print(Text(f"Next: run `python -m pytest {tests_path}`."))
     if accelerated:
         # Only a protocol below ASGI can drop the TCP connection of a client
         # that stopped reading, or take a frame built once for a whole room
         # (README: "Serving it").
         out.print(
-            "Serve with `uvicorn MODULE:app "
-            f"--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
-            "room messages framed once, clients that stop reading disconnected."
+            Text(
+                "Serve with `uvicorn MODULE:app "
+                f"--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
+                "room messages framed once, clients that stop reading disconnected."
+            )
         )
 
 
@@ -146,4 +167,5 @@ def print_check(report: CheckReport) -> None:
         return
     for finding in report.findings:
         who = f" ({finding.endpoint})" if finding.endpoint else ""
-        out.print(f"[red]{finding.kind}:[/] {finding.path}{who}: {finding.detail}")
+        text = escape(f"{finding.path}{who}: {finding.detail}")
+        out.print(f"[red]{escape(finding.kind)}:[/] {text}")

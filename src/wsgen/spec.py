@@ -19,6 +19,11 @@ RESERVED_NAMES = frozenset(
 )
 
 
+# Endpoint and message type names become file, module and class names: far
+# below any file system's limit on a name (255 bytes), long class names
+# included. Documented in the README.
+MAX_NAME_LENGTH = 64
+
 CLIENTS = ("js", "ts", "none")
 BACKENDS = ("memory", "redis")
 ACCELERATORS = ("none", "uvicorn")
@@ -67,6 +72,12 @@ def normalize_name(raw: str, *, what: str = "endpoint name") -> tuple[str, str |
     if not text:
         raise UsageError(
             f"The {what} is empty.", hint="Give a name such as `chat`.", code="bad_name"
+        )
+    if len(text) > MAX_NAME_LENGTH:
+        raise UsageError(
+            f"The {what} is {len(text)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            hint="Give a shorter name.",
+            code="bad_name",
         )
     if any(sep in text for sep in ("/", "\\", ".")):
         raise UsageError(

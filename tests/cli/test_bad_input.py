@@ -164,6 +164,10 @@ CASES: dict[str, Case] = {
     "unknown-accelerator": Case(
         ["chat", "--accelerator", "nginx", "--yes"], EXIT_USAGE, "--accelerator 'nginx'"
     ),
+    "name-too-long": Case(["a" * 300, "--yes"], EXIT_USAGE, "the limit is 64"),
+    "message-type-too-long": Case(
+        ["chat", "-m", "b" * 65, "--yes"], EXIT_USAGE, "the limit is 64"
+    ),
     # --- message types and path ----------------------------------------------------
     "builtin-message-type": Case(
         ["chat", "-m", "ping", "--yes"], EXIT_USAGE, "built into the protocol"
@@ -308,6 +312,10 @@ CASES: dict[str, Case] = {
     "unknown-option": Case(["chat", "--bogus"], EXIT_USAGE, "--bogus"),
     "flag-given-a-value": Case(["chat", "--auth=yes"], EXIT_USAGE, "--auth"),
     "option-without-value": Case(["chat", "--yes", "-m"], EXIT_USAGE, "-m"),
+    "misspelled-option": Case(["chat", "--room", "--yes"], EXIT_USAGE, "--room"),
+    "extra-argument": Case(["chat", "extra", "--yes"], EXIT_USAGE, "extra"),
+    "destroy-without-name": Case(["destroy"], EXIT_USAGE, "Missing the endpoint name"),
+    "upgrade-without-name": Case(["upgrade"], EXIT_USAGE, "Missing the endpoint name"),
     "check-without-manifest": Case(["check"], EXIT_REFUSED, "No .wsgen.toml"),
     "check-unknown-option": Case(["check", "--bogus"], EXIT_USAGE, "--bogus"),
     "check-invalid-manifest": Case(
