@@ -95,7 +95,7 @@ def test_help_is_clean(command: list[str]) -> None:
     if not command:
         examples = [line.strip() for line in text.splitlines() if "  wsgen " in line]
         assert [line.split()[1] for line in examples] == [
-            "chat", "check", "list", "destroy", "upgrade", "install-command"
+            "chat", "check", "list", "destroy", "upgrade", "install-command", "schema"
         ]  # fmt: skip
         assert all(line.count("wsgen ") == 1 for line in examples)
 

@@ -103,6 +103,6 @@ def test_help_renders_cleanly(typer_python: Path, tmp_path: Path, command: str) 
     assert "\\[" not in result.stdout
     if not command:
         examples = [line for line in result.stdout.splitlines() if "  wsgen " in line]
-        assert len(examples) == 6, result.stdout
+        assert len(examples) == 7, result.stdout
         assert all(line.lstrip().startswith("wsgen ") for line in examples)
         assert all(line.count("wsgen ") == 1 for line in examples)
