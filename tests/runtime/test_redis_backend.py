@@ -333,8 +333,12 @@ class FakeSocket:
 def test_presence_is_shared_by_the_workers(server: Server) -> None:
     async def scenario() -> None:
         namespace = f"t-{uuid4().hex}"
-        one = ConnectionManager(WebSocketSettings(), worker(server.url, None, namespace))
-        two = ConnectionManager(WebSocketSettings(), worker(server.url, None, namespace))
+        one = ConnectionManager(
+            WebSocketSettings(), worker(server.url, None, namespace)
+        )
+        two = ConnectionManager(
+            WebSocketSettings(), worker(server.url, None, namespace)
+        )
         async with one.running(), two.running():
             alice = FakeSocket()
             on_one = one.connect(alice, Identity(user_id="alice"))

@@ -142,6 +142,7 @@ class Session:
 
     async def close(self) -> None:
         self.up = False
+        self.backend._dropped += self.pending  # never acknowledged: lost
         for task in self._tasks:
             task.cancel()
         if self._tasks:
