@@ -200,7 +200,7 @@ class RedisBackend(BroadcastBackend):
             raise RedisUnavailableError(
                 f"Redis is unreachable at {url} ({reason}) and "
                 "WS_REDIS_REQUIRED is set",
-            )
+            ) from reason
         only_here = "delivering within this process only; retrying"
         if refused:
             self._told_refused = True
