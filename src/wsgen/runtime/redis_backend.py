@@ -179,14 +179,11 @@ class RedisBackend(BroadcastBackend):
             importlib.import_module("redis.asyncio")
         except ImportError as missing:  # a deployment error, not an outage
             raise RuntimeError(
-                "the Redis backend needs the redis package (redis>=5)",
+                "the Redis backend needs the redis package (redis>=5)"
             ) from missing
         loop = asyncio.get_running_loop()
         first: asyncio.Future[bool] = loop.create_future()
-        self._supervisor = loop.create_task(
-            self._supervise(first),
-            name="ws-redis",
-        )
+        self._supervisor = loop.create_task(self._supervise(first), name="ws-redis")
         started: set[asyncio.Future[Any]] = {first, self._supervisor}
         await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
         if first.done() and first.result():
@@ -198,8 +195,7 @@ class RedisBackend(BroadcastBackend):
             if refused:
                 raise RedisAuthenticationError(f"{REFUSED_PASSWORD} ({url})")
             raise RedisUnavailableError(
-                f"Redis is unreachable at {url} ({reason}) and "
-                "WS_REDIS_REQUIRED is set",
+                f"Redis is unreachable at {url} ({reason}) and WS_REDIS_REQUIRED is set"
             ) from reason
         only_here = "delivering within this process only; retrying"
         if refused:
@@ -207,10 +203,7 @@ class RedisBackend(BroadcastBackend):
             logger.error("ws.redis_auth_failed", url=url, detail=REFUSED_PASSWORD)
         else:
             logger.warning(
-                "ws.redis_unavailable",
-                url=url,
-                error=str(reason),
-                detail=only_here,
+                "ws.redis_unavailable", url=url, error=str(reason), detail=only_here
             )
 
     async def disconnect(self) -> None:
@@ -249,9 +242,7 @@ class RedisBackend(BroadcastBackend):
         if not first.done():
             first.set_result(True)
             logger.info(
-                "ws.redis_connected",
-                url=safe_url(self.url),
-                worker=self.worker_id,
+                "ws.redis_connected", url=safe_url(self.url), worker=self.worker_id
             )
         elif self._lost_at is not None:
             logger.warning(
@@ -265,11 +256,7 @@ class RedisBackend(BroadcastBackend):
         self._told_refused = False
 
     def _disconnected(
-        self,
-        first: asyncio.Future[bool],
-        error: Exception,
-        *,
-        was_up: bool,
+        self, first: asyncio.Future[bool], error: Exception, *, was_up: bool
     ) -> None:
         self._error = error
         if not first.done():
@@ -277,9 +264,7 @@ class RedisBackend(BroadcastBackend):
         elif _refused_password(error) and not self._told_refused:
             self._told_refused = True
             logger.error(
-                "ws.redis_auth_failed",
-                url=safe_url(self.url),
-                detail=REFUSED_PASSWORD,
+                "ws.redis_auth_failed", url=safe_url(self.url), detail=REFUSED_PASSWORD
             )
         if self._lost_at is None:
             self._lost_at = time.monotonic()
@@ -383,12 +368,7 @@ class RedisBackend(BroadcastBackend):
         session = self._session
         for index in range(0, len(moves) - 2, 3):
             kind, room_id, user_id = moves[index : index + 3]
-            frame = self.announce(
-                str(kind),
-                str(user_id),
-                str(room_id),
-                local,
-            )
+            frame = self.announce(str(kind), str(user_id), str(room_id), local)
             if session is not None:
                 session.publish(f"room:{room_id}", frame)
 

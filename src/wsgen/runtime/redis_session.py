@@ -104,9 +104,7 @@ class Session:
         self._pubsub = self._listener.pubsub()
         await self._pubsub.connect()
         pool = redis.ConnectionPool.from_url(
-            backend.url,
-            socket_timeout=COMMAND_TIMEOUT,
-            **options,
+            backend.url, socket_timeout=COMMAND_TIMEOUT, **options
         )
         self._publisher = pool.make_connection()
         await self._publisher.connect()
@@ -264,8 +262,7 @@ class Session:
                 ]
                 self._in_flight = sum(isinstance(item, tuple) for item in batch)
                 await connection.send_packed_command(
-                    connection.pack_commands(commands),
-                    check_health=False,
+                    connection.pack_commands(commands), check_health=False
                 )
                 for item in batch:
                     await connection.read_response()
@@ -304,8 +301,7 @@ class Session:
 
     async def _script(self, name: str, *args: str | int) -> list[Any]:
         result: list[Any] = await self._scripts[name](
-            keys=list(self._keys),
-            args=[*self._args, *args],
+            keys=list(self._keys), args=[*self._args, *args]
         )
         return result
 
