@@ -74,6 +74,7 @@ def generate(workdir: Path, backend: str) -> Path:
         EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
     cmd = [sys.executable, "-m", "wsgen", "chat", "--rooms", "--broadcast"]
+    cmd += ["--accelerator", "uvicorn"]  # for --ws generated (the default)
     cmd += ["--backend", backend, "--yes", "--no-verify", "--project", str(project)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:

@@ -63,7 +63,8 @@ BROADCAST = Feature("broadcast", tests="messages to every connection")
 MESSAGE_TYPES = Feature("message_types", tests="the stubs answer not_implemented")
 REDIS = Feature(
     "redis",
-    runtime_modules=("redis_backend", "redis_wire"),
+    # Through redis-py (hiredis parses replies when installed).
+    runtime_modules=("redis_backend", "redis_presence", "redis_session"),
     requirements={"redis": "redis>=5"},
     import_names={"redis": "redis"},
     tests="the both_backends tests, on WS_TEST_REDIS_URL",

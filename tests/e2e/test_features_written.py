@@ -26,7 +26,15 @@ def test_a_second_endpoint_adds_only_what_it_needs_and_destroy_takes_it_back(
     assert result.returncode == 0, result.stdout + result.stderr
     bare = runtime_modules(project)
     assert (
-        not {"auth", "keys", "redis_backend", "redis_wire", "uvicorn_protocol"} & bare
+        not {
+            "auth",
+            "keys",
+            "redis_backend",
+            "redis_presence",
+            "redis_session",
+            "uvicorn_protocol",
+        }
+        & bare
     )
     assert "pyjwt" not in pyproject.read_text()
     assert "redis" not in pyproject.read_text()

@@ -1,7 +1,9 @@
 """Two uvicorn workers of one generated app (`--backend redis`) sharing a real
 redis-server, all on loopback: clients on different workers see each
 other's room messages, presence, user-targeted sends and broadcasts; a
-crashed worker leaves presence; a Redis restart is survived.
+crashed worker leaves presence; a Redis restart is survived; a refused
+password is logged as such. The backend's own tests (TLS, Unix sockets, a
+paused Redis) are in tests/runtime/test_redis_backend.py.
 
 Needs Debian's `redis-server`: skipped without it, except under CI (the CI
 environment variable set), where a missing server is a failure.
@@ -12,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +29,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import copy_example, free_port, run_wsgen
+from tests.redis_server import RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.live
 
@@ -60,66 +61,6 @@ async def push_room(room_id: str) -> dict[str, int]:
 async def push_all() -> dict[str, int]:
     return {"reached": await manager.broadcast({"type": "maintenance"})}
 """
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
-
-@dataclass
-class RedisServer:
-    binary: str
-    port: int
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    options: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> float:
-        """Start and wait until it answers; returns when it did."""
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port", str(self.port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    *self.options,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.answers():
-                return time.monotonic()
-            time.sleep(0.01)
-        self.stop()
-        pytest.fail(f"redis-server did not start: {self.log_path.read_text()}")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @dataclass
@@ -393,88 +334,6 @@ def test_a_crashed_worker_leaves_presence(cluster: Cluster) -> None:
         third.stop(signal.SIGKILL)
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, for Redis over TLS."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "redis.crt", folder / "redis.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def test_redis_wire(project: Path, tmp_path: Path) -> None:
-    """The backend's own Redis connections (hostfiles/ws_redis_wire.py), on
-    a redis-server that wants a password, over TCP, TLS and a Unix socket."""
-    password = "wire-" + "p" * 20
-    unix = tmp_path / "redis.sock"
-    cert, key = self_signed_certificate(tmp_path)
-    tls_port = free_port()
-    redis = RedisServer(
-        redis_server_binary(), free_port(), tmp_path / "redis.log",
-        options=[
-            "--requirepass", password, "--unixsocket", str(unix),
-            "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
-            "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
-            "--tls-auth-clients", "no",
-        ],
-    )  # fmt: skip
-    redis.start()
-    tests = project / "tests" / "test_ws_redis_wire.py"
-    shutil.copy(HERE / "hostfiles" / "ws_redis_wire.py", tests)
-    env = {
-        **os.environ,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "WS_WIRE_REDIS_PORT": str(redis.port),
-        "WS_WIRE_REDIS_PASSWORD": password,
-        "WS_WIRE_REDIS_SOCKET": str(unix),
-        "WS_WIRE_REDIS_TLS_PORT": str(tls_port),
-        "WS_WIRE_REDIS_CA": str(cert),
-    }
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
-            cwd=project, capture_output=True, text=True, timeout=300, env=env, check=False,
-        )  # fmt: skip
-    finally:
-        tests.unlink()
-        redis.stop()
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "16 passed" in proc.stdout, proc.stdout[-2000:]
-
-
 def test_redis_unavailable_at_start(project: Path) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     # By default the app starts and says so.
@@ -492,6 +351,37 @@ def test_redis_unavailable_at_start(project: Path) -> None:
         assert "WS_REDIS_REQUIRED" in refused.log()
     finally:
         refused.stop(signal.SIGKILL)
+
+
+def test_a_refused_password_is_logged_with_the_fix(
+    project: Path, tmp_path: Path
+) -> None:
+    redis = RedisServer(
+        redis_server_binary(), free_port(), tmp_path / "redis.log",
+        options=["--requirepass", "the-right-one-" + "p" * 20],
+    )  # fmt: skip
+    redis.start()
+    wrong = f"redis://:not-the-right-one@127.0.0.1:{redis.port}/0"
+    try:
+        worker = start_worker(project, "wrong-password", worker_env(wrong))
+        try:
+            log = worker.log()
+        finally:
+            worker.stop()
+        assert "ws.redis_auth_failed" in log, log[-3000:]
+        assert "Redis refused the password: check WS_REDIS_URL" in log
+        assert "ws.redis_unavailable" not in log
+        env = worker_env(wrong, WS_REDIS_REQUIRED="1")
+        refused = start_worker(project, "wrong-required", env, wait=False)
+        try:
+            assert refused.proc.wait(30) != 0
+            log = refused.log()
+        finally:
+            refused.stop(signal.SIGKILL)
+        assert "Redis refused the password: check WS_REDIS_URL" in log
+        assert "unreachable" not in log
+    finally:
+        redis.stop()
 
 
 def test_redis_restart_is_survived(cluster: Cluster) -> None:

@@ -79,7 +79,8 @@ def test_generated_redis_endpoint(tmp_path: Path) -> None:
     result = run_wsgen("destroy", "chat", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not redis_module.exists()
-    assert not list(project.rglob("redis_wire.py"))
+    assert not list(project.rglob("redis_session.py"))
+    assert not list(project.rglob("redis_presence.py"))
     assert "redis" not in (project / "pyproject.toml").read_text()
     assert (redis_module.parent / "manager.py").is_file(), "feed keeps the runtime"
     # redis went in with structlog, in one insertion: what stays of it is

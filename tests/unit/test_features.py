@@ -20,7 +20,13 @@ def requirements(**options: Any) -> dict[str, str]:
 
 
 def test_an_endpoint_without_flags_gets_no_auth_and_no_redis() -> None:
-    assert not {"auth", "keys", "redis_backend", "redis_wire"} & set(modules())
+    assert not {
+        "auth",
+        "keys",
+        "redis_backend",
+        "redis_presence",
+        "redis_session",
+    } & set(modules())
     assert "uvicorn_protocol" not in modules()
     assert set(requirements()) == {"fastapi", "structlog"}
 
@@ -31,7 +37,9 @@ def test_auth_adds_its_modules_and_pyjwt() -> None:
 
 
 def test_redis_adds_its_modules_and_package() -> None:
-    assert {"redis_backend", "redis_wire"} <= set(modules(backend="redis"))
+    assert {"redis_backend", "redis_presence", "redis_session"} <= set(
+        modules(backend="redis")
+    )
     assert "redis" in requirements(backend="redis")
     assert "redis" not in requirements(backend="memory")
 

@@ -31,27 +31,28 @@ Environment variables (defaults in brackets):
     waiting to be written: beyond, the worker reconnects and writes its
     presence whole.
 
-Delivery: one subscription connection per process, whatever the number
-of clients, subscribed to ``<prefix>:<endpoint>:room:<id>``, ``...:user:<id>``
-and ``...:all`` while this process has a client there, and one connection
-that publishes (both in ``redis_wire.py``: a frame is written to Redis by
-the sender's own step and fanned out from the read callback of the
-receiving worker, no task in between). Each frame carries the id of the
-worker that published it, so a worker never delivers its own frames twice
-(it has already delivered them locally).
+Delivery: every worker holds one subscription, whatever the number of
+its clients, to ``<prefix>:<endpoint>:room:<id>``, ``...:user:<id>`` and
+``...:all`` while it has a client there, and one publishing connection
+(both in ``redis_session.py``, through redis-py). Each frame carries the
+id of the worker that published it, so a worker never delivers its own
+frames twice (it has already delivered them locally). A publish only
+queues the frame: it never waits for Redis, and beyond ``WS_REDIS_QUEUE``
+unacknowledged frames it is dropped, counted and logged
+(``ws.redis_dropped``).
 
 Redis pub/sub delivers at most once: a worker that is disconnected from
 Redis misses what others publish meanwhile, and nothing it publishes
 while Redis is away is kept for later. Meanwhile it goes on delivering to
-its own clients, reconnects with a backoff capped at one second, logs
+its own clients, reconnects with a backoff capped at half a second, logs
 ``ws.redis_lost`` and ``ws.redis_restored`` (once each way), and then
-re-registers its presence.
+re-registers its presence. A password Redis refuses is logged as
+``ws.redis_auth_failed`` ("Redis refused the password: check
+WS_REDIS_URL"), not as an outage.
 
-Presence: ``<prefix>:<endpoint>:room:<id>`` (user -> connections) and
-``...:users`` (user -> connections) hold the totals of every worker;
-``...:w:<worker>`` what each worker contributes and ``...:workers`` when
-each registration expires. Changes are Lua scripts, so a user joins or
-leaves a room (``user_joined``/``user_left``) exactly once cluster-wide.
+Presence lives in Redis (``redis_presence.py``), so a user joins or
+leaves a room exactly once cluster-wide. Limits (``settings.py``) count
+per worker.
 """
 
 from __future__ import annotations
@@ -59,129 +60,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
 from .backend import BroadcastBackend
-from .redis_wire import ReplyError, Value, Wire, open_wire
+from .redis_presence import field
+from .redis_session import Session
 
-__all__ = ["RedisBackend", "RedisUnavailableError"]
+__all__ = ["RedisAuthenticationError", "RedisBackend", "RedisUnavailableError"]
 
 logger = structlog.get_logger(__name__)
 
 DEFAULT_URL = "redis://localhost:6379/0"
-CONNECT_TIMEOUT = 2.0  # seconds to open a connection
-COMMAND_TIMEOUT = 5.0  # seconds for a command to answer
-SETTLE_TIMEOUT = 2.0  # most a member list waits for pending changes
-RETRY_FIRST, RETRY_MAX = 0.1, 1.0  # reconnect backoff, in seconds
+# Reconnect backoff, in seconds: capped so that delivery across workers
+# resumes within a second of Redis answering again.
+RETRY_FIRST, RETRY_MAX = 0.1, 0.5
 ORIGIN = 32  # length of a worker id, the prefix of every published frame
-
-Op = Callable[[], Awaitable[None]]
-
-# Lua shared by the scripts. Fields of a worker's hash are JSON arrays:
-# ["r", room, user] (connections in a room) or ["u", user] (connections).
-_LUA = """
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function put(prefix, wkey, field, new)
-  local old = tonumber(redis.call('HGET', wkey, field) or '0')
-  if old == new then return 0 end
-  if new == 0 then
-    redis.call('HDEL', wkey, field)
-  else
-    redis.call('HSET', wkey, field, new)
-  end
-  local f = cjson.decode(field)
-  local key, member = prefix .. ':users', f[2]
-  if f[1] == 'r' then key, member = prefix .. ':room:' .. f[2], f[3] end
-  local total = redis.call('HINCRBY', key, member, new - old)
-  if total <= 0 then redis.call('HDEL', key, member) end
-  local before = total - (new - old)
-  if before <= 0 and total > 0 then return 1 end
-  if before > 0 and total <= 0 then return -1 end
-  return 0
-end
-local function note(out, field, moved)
-  if moved == 0 then return end
-  local f = cjson.decode(field)
-  if f[1] ~= 'r' then return end
-  table.insert(out, moved > 0 and 'user_joined' or 'user_left')
-  table.insert(out, f[2])
-  table.insert(out, f[3])
-end
-local function reap(prefix, workers, dead, out)
-  for _, w in ipairs(dead) do
-    local wkey = prefix .. ':w:' .. w
-    local have = redis.call('HGETALL', wkey)
-    for i = 1, #have, 2 do
-      note(out, have[i], put(prefix, wkey, have[i], 0))
-    end
-    redis.call('DEL', wkey)
-    redis.call('ZREM', workers, w)
-  end
-end
-local prefix, worker, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local workers, wkey = KEYS[1], KEYS[2]
-local out = {}
-"""
-
-# One change of this worker: ARGV[4] field, ARGV[5] count. Returns
-# {registered anew (1/0), kind, room, user, ...}.
-_SET = """
-local fresh = 0
-if not redis.call('ZSCORE', workers, worker) then
-  redis.call('ZADD', workers, now_ms() + ttl, worker)
-  fresh = 1
-end
-note(out, ARGV[4], put(prefix, wkey, ARGV[4], tonumber(ARGV[5])))
-table.insert(out, 1, fresh)
-return out
-"""
-
-# Replace this worker's contribution by ARGV[4], {field: count}.
-_RESYNC = """
-local want = cjson.decode(ARGV[4])
-local have = redis.call('HGETALL', wkey)
-for i = 1, #have, 2 do
-  if want[have[i]] == nil then
-    note(out, have[i], put(prefix, wkey, have[i], 0))
-  end
-end
-for field, count in pairs(want) do
-  note(out, field, put(prefix, wkey, field, count))
-end
-redis.call('ZADD', workers, now_ms() + ttl, worker)
-return out
-"""
-
-# Renew this worker, remove the expired ones. {registered anew, ...}.
-_HEARTBEAT = """
-local fresh = redis.call('ZADD', workers, now_ms() + ttl, worker)
-reap(prefix, workers, redis.call('ZRANGEBYSCORE', workers, '-inf', now_ms()),
-     out)
-table.insert(out, 1, fresh)
-return out
-"""
-
-# This worker stops: remove its contribution.
-_LEAVE = """
-reap(prefix, workers, {worker}, out)
-return out
-"""
+REFUSED_PASSWORD = "Redis refused the password: check WS_REDIS_URL"
 
 
 class RedisUnavailableError(RuntimeError):
     """Redis is unreachable at start and ``WS_REDIS_REQUIRED`` is set."""
+
+
+class RedisAuthenticationError(RedisUnavailableError):
+    """Redis refuses the credentials at start and ``WS_REDIS_REQUIRED`` is set."""
+
+
+def _refused_password(error: BaseException) -> bool:
+    """Redis answered, and refused the credentials (or wants some)."""
+    exceptions = importlib.import_module("redis.exceptions")
+    return isinstance(error, exceptions.AuthenticationError)
 
 
 def _flag(name: str) -> bool:
@@ -212,11 +127,6 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _field(room_id: str | None, user_id: str) -> str:
-    parts = ["u", user_id] if room_id is None else ["r", room_id, user_id]
-    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-
-
 class RedisBackend(BroadcastBackend):
     """Pub/sub and presence over ``redis.asyncio`` (see the module doc)."""
 
@@ -242,8 +152,10 @@ class RedisBackend(BroadcastBackend):
         assert len(self.worker_id) == ORIGIN
         self._channels: set[str] = set()  # what the manager subscribed to
         self._supervisor: asyncio.Task[None] | None = None
-        self._session: _Session | None = None  # while Redis answers
+        self._session: Session | None = None  # while Redis answers
         self._lost_at: float | None = None
+        self._error: BaseException | None = None  # why the last try failed
+        self._told_refused = False  # a refused password logged, this outage
         self._dropped = 0  # frames not published or not delivered
 
     @classmethod
@@ -265,32 +177,34 @@ class RedisBackend(BroadcastBackend):
         """Connect, or start without Redis and keep trying (see module)."""
         try:
             importlib.import_module("redis.asyncio")
-        except ImportError as error:  # a deployment error, not an outage
+        except ImportError as missing:  # a deployment error, not an outage
             raise RuntimeError(
-                "the Redis backend needs the redis package (redis>=5)",
-            ) from error
+                "the Redis backend needs the redis package (redis>=5)"
+            ) from missing
         loop = asyncio.get_running_loop()
         first: asyncio.Future[bool] = loop.create_future()
-        self._supervisor = loop.create_task(
-            self._supervise(first),
-            name="ws-redis",
-        )
+        self._supervisor = loop.create_task(self._supervise(first), name="ws-redis")
         started: set[asyncio.Future[Any]] = {first, self._supervisor}
         await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
         if first.done() and first.result():
             return
+        reason, url = self._error, safe_url(self.url)
+        refused = reason is not None and _refused_password(reason)
         if self.required:
             await self.disconnect()
+            if refused:
+                raise RedisAuthenticationError(f"{REFUSED_PASSWORD} ({url})")
             raise RedisUnavailableError(
-                f"Redis is unreachable at {safe_url(self.url)} and "
-                "WS_REDIS_REQUIRED is set",
+                f"Redis is unreachable at {url} ({reason}) and WS_REDIS_REQUIRED is set"
+            ) from reason
+        only_here = "delivering within this process only; retrying"
+        if refused:
+            self._told_refused = True
+            logger.error("ws.redis_auth_failed", url=url, detail=REFUSED_PASSWORD)
+        else:
+            logger.warning(
+                "ws.redis_unavailable", url=url, error=str(reason), detail=only_here
             )
-        logger.warning(
-            "ws.redis_unavailable",
-            url=safe_url(self.url),
-            detail="delivering within this process only until Redis "
-            "answers; retrying in the background",
-        )
 
     async def disconnect(self) -> None:
         """Remove this worker's presence, publish what is queued, close."""
@@ -307,7 +221,7 @@ class RedisBackend(BroadcastBackend):
     async def _supervise(self, first: asyncio.Future[bool]) -> None:
         delay = RETRY_FIRST
         while True:
-            session = _Session(self)
+            session = Session(self)
             try:
                 await session.open()
                 self._connected(first)
@@ -328,9 +242,7 @@ class RedisBackend(BroadcastBackend):
         if not first.done():
             first.set_result(True)
             logger.info(
-                "ws.redis_connected",
-                url=safe_url(self.url),
-                worker=self.worker_id,
+                "ws.redis_connected", url=safe_url(self.url), worker=self.worker_id
             )
         elif self._lost_at is not None:
             logger.warning(
@@ -341,16 +253,19 @@ class RedisBackend(BroadcastBackend):
             )
         self._lost_at = None
         self._dropped = 0
+        self._told_refused = False
 
     def _disconnected(
-        self,
-        first: asyncio.Future[bool],
-        error: Exception,
-        *,
-        was_up: bool,
+        self, first: asyncio.Future[bool], error: Exception, *, was_up: bool
     ) -> None:
+        self._error = error
         if not first.done():
-            first.set_result(False)
+            first.set_result(False)  # connect() says why
+        elif _refused_password(error) and not self._told_refused:
+            self._told_refused = True
+            logger.error(
+                "ws.redis_auth_failed", url=safe_url(self.url), detail=REFUSED_PASSWORD
+            )
         if self._lost_at is None:
             self._lost_at = time.monotonic()
             if was_up:
@@ -403,8 +318,8 @@ class RedisBackend(BroadcastBackend):
     def track(self, room_id: str | None, user_id: str, count: int) -> None:
         session = self._session
         if session is not None:
-            field = _field(room_id, user_id)
-            session.control(lambda: session.set_count(field, count))
+            name = field(room_id, user_id)
+            session.control(lambda: session.set_count(name, count))
 
     async def room_members(self, room_id: str) -> set[str] | None:
         session = self._session
@@ -453,295 +368,13 @@ class RedisBackend(BroadcastBackend):
         session = self._session
         for index in range(0, len(moves) - 2, 3):
             kind, room_id, user_id = moves[index : index + 3]
-            frame = self.announce(
-                str(kind),
-                str(user_id),
-                str(room_id),
-                local,
-            )
+            frame = self.announce(str(kind), str(user_id), str(room_id), local)
             if session is not None:
                 session.publish(f"room:{room_id}", frame)
 
     def counts(self) -> dict[str, int]:
         return {
-            _field(room_id, user_id): count
+            field(room_id, user_id): count
             for (room_id, user_id), count in self.snapshot().items()
             if count > 0
         }
-
-
-def _is_pong(push: Value) -> bool:
-    """The answer to PING: a push while subscribed, else a reply."""
-    if isinstance(push, list):
-        return bool(push[:1] == [b"pong"])
-    return bool(push == b"PONG")
-
-
-class _Session:
-    """One connection to Redis: its clients, queues and tasks."""
-
-    def __init__(self, backend: RedisBackend) -> None:
-        self.backend = backend
-        self.up = False
-        self.client: Any = None  # commands (redis-py), with a timeout
-        self._subscriber: Wire | None = None
-        self._publisher: Wire | None = None
-        self._scripts: dict[str, Any] = {}
-        self._ops: asyncio.Queue[Op] = asyncio.Queue(backend.queue_limit)
-        self._broken: asyncio.Future[None] | None = None
-        self._confirm: dict[str, list[asyncio.Future[None]]] = {}
-        self._pong: asyncio.Future[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._keys = (f"{backend.prefix}:workers", "")
-        self._args = (
-            backend.prefix,
-            backend.worker_id,
-            int(backend.presence_ttl * 1000),
-        )
-
-    async def open(self) -> None:
-        redis = importlib.import_module("redis.asyncio")
-        retry = importlib.import_module("redis.asyncio.retry")
-        backoff = importlib.import_module("redis.backoff")
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-            "socket_keepalive": True,
-            "retry": retry.Retry(backoff.NoBackoff(), 0),
-        }
-        backend = self.backend
-        self._broken = asyncio.get_running_loop().create_future()
-        self.client = redis.Redis.from_url(
-            backend.url,
-            socket_timeout=COMMAND_TIMEOUT,
-            **options,
-        )
-        await self.client.ping()
-        prefix = f"{backend.prefix}:w:{backend.worker_id}"
-        self._keys = (f"{backend.prefix}:workers", prefix)
-        for name, body in {
-            "set": _SET,
-            "resync": _RESYNC,
-            "heartbeat": _HEARTBEAT,
-            "leave": _LEAVE,
-        }.items():
-            self._scripts[name] = self.client.register_script(_LUA + body)
-        self._subscriber = await open_wire(
-            backend.url,
-            Wire(self._pushed, self.fail),
-            CONNECT_TIMEOUT,
-        )
-        self._publisher = await open_wire(
-            backend.url,
-            Wire(on_lost=self.fail),
-            CONNECT_TIMEOUT,
-        )
-        self.up = True
-        # From here on changes queue up behind the snapshot taken next.
-        backend._session = self
-        await self.subscribe(sorted(backend._channels))
-        await self.resync()
-        self._spawn(self._control())
-        self._spawn(self._keep())
-
-    async def run(self) -> None:
-        """Until Redis fails: raises what broke the session."""
-        assert self._broken is not None
-        await self._broken
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - handed to the session
-                self.fail(error)
-
-        self._tasks.append(asyncio.get_running_loop().create_task(guarded()))
-
-    def fail(self, error: BaseException) -> None:
-        if self._broken is not None and not self._broken.done():
-            self._broken.set_exception(error)
-
-    async def close(self) -> None:
-        self.up = False
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        if self._broken is not None and self._broken.done():
-            self._broken.exception()  # retrieved: no "never retrieved" log
-        for waiters in self._confirm.values():
-            for waiter in waiters:
-                waiter.cancel()
-        for wire in (self._subscriber, self._publisher):
-            if wire is not None:
-                await wire.close()
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                await self.client.aclose()
-
-    async def finish(self) -> None:
-        """Graceful stop: apply queued changes, leave presence, flush."""
-        await self.settle()
-        moves = await self._script("leave")
-        self.backend.moved(moves)
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while self._unacknowledged() and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-
-    def _unacknowledged(self) -> int:
-        publisher = self._publisher
-        return publisher.pending if publisher is not None else 0
-
-    # -- subscriptions -----------------------------------------------------
-
-    async def subscribe(self, channels: list[str]) -> None:
-        """Subscribe and wait for Redis to confirm: frames published from
-        then on reach this worker."""
-        if not channels or self._subscriber is None:
-            return
-        loop = asyncio.get_running_loop()
-        waiters = []
-        names = [self.backend.channel(channel) for channel in channels]
-        for name in names:
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._confirm.setdefault(name, []).append(waiter)
-            waiters.append(waiter)
-        self._subscriber.send_push("SUBSCRIBE", *names)
-        _, pending = await asyncio.wait(waiters, timeout=COMMAND_TIMEOUT)
-        if pending:
-            raise TimeoutError("Redis did not confirm a subscription")
-
-    async def unsubscribe(self, channel: str) -> None:
-        if self._subscriber is not None:
-            name = self.backend.channel(channel)
-            self._subscriber.send_push("UNSUBSCRIBE", name)
-
-    def _pushed(self, push: Value) -> None:
-        """What Redis sends the subscription connection, as it is read."""
-        if isinstance(push, ReplyError):
-            refused = f"Redis refused a subscription: {push}"
-            self.fail(ConnectionError(refused))
-            return
-        if _is_pong(push):
-            if self._pong is not None and not self._pong.done():
-                self._pong.set_result(None)
-            return
-        if not isinstance(push, list) or len(push) != 3:
-            return
-        kind, channel, data = push
-        if kind == b"subscribe" and isinstance(channel, bytes):
-            self._confirmed(channel.decode(errors="replace"))
-        if kind != b"message":
-            return
-        try:
-            name, text = channel.decode(), data.decode()
-        except (AttributeError, UnicodeDecodeError):
-            self.backend.drop("inbound")  # not a frame of this backend
-            return
-        try:
-            self.backend.receive(name, text)
-        except Exception:  # one frame failed, not the connection
-            logger.exception("ws.redis_deliver_failed", channel=name)
-
-    def _confirmed(self, channel: str) -> None:
-        waiters = self._confirm.get(channel)
-        if waiters:
-            waiters.pop(0).set_result(None)
-        if not waiters:
-            self._confirm.pop(channel, None)
-
-    # -- publishing --------------------------------------------------------
-
-    def publish(self, channel: str, message: str) -> None:
-        """Write the PUBLISH now; Redis acknowledges it later."""
-        backend, publisher = self.backend, self._publisher
-        if publisher is None or not publisher.open:
-            backend.drop("outbound")
-        elif publisher.pending >= backend.queue_limit:
-            backend.drop("outbound")  # Redis is not keeping up
-        else:
-            name = backend.channel(channel)
-            publisher.send("PUBLISH", name, backend.worker_id + message)
-
-    # -- presence ----------------------------------------------------------
-
-    def control(self, op: Op) -> None:
-        """Queue a change, applied in order; a full queue resyncs."""
-        try:
-            self._ops.put_nowait(op)
-        except asyncio.QueueFull:
-            self.fail(RuntimeError("too many pending changes"))
-
-    async def _control(self) -> None:
-        while True:
-            op = await self._ops.get()
-            await op()
-
-    async def settle(self) -> None:
-        """Wait (a little) until the changes queued so far are applied."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
-        async def mark() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        self.control(mark)
-        await asyncio.wait({done}, timeout=SETTLE_TIMEOUT)
-
-    async def _script(self, name: str, *args: str | int) -> list[Any]:
-        result: list[Any] = await self._scripts[name](
-            keys=list(self._keys),
-            args=[*self._args, *args],
-        )
-        return result
-
-    async def set_count(self, field: str, count: int) -> None:
-        fresh, *moves = await self._script("set", field, count)
-        self.backend.moved(moves)
-        if fresh:  # this worker had been taken for dead: all of it again
-            await self.resync()
-
-    async def resync(self) -> None:
-        # Local clients heard of local changes while Redis was away.
-        snapshot = json.dumps(self.backend.counts(), ensure_ascii=False)
-        moves = await self._script("resync", snapshot)
-        self.backend.moved(moves, local=False)
-
-    async def _keep(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.backend.heartbeat)
-            done: asyncio.Future[None] = loop.create_future()
-
-            async def beat(done: asyncio.Future[None] = done) -> None:
-                fresh, *moves = await self._script("heartbeat")
-                self.backend.moved(moves)
-                if fresh:
-                    await self.resync()
-                done.set_result(None)
-
-            self.control(beat)
-            _, pending = await asyncio.wait({done}, timeout=COMMAND_TIMEOUT)
-            if pending:
-                raise TimeoutError("Redis did not answer the heartbeat")
-            await self._ping()
-
-    async def _ping(self) -> None:
-        """Both pub/sub connections answer: Redis closes idle connections
-        (its ``timeout``), a NAT may drop them without a word, and a
-        publisher whose PUBLISHes go unanswered only fills up."""
-        publisher, subscriber = self._publisher, self._subscriber
-        assert publisher is not None and subscriber is not None
-        pong = self._pong = asyncio.get_running_loop().create_future()
-        subscriber.send_push("PING")
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(publisher.call("PING"), pong),
-                COMMAND_TIMEOUT,
-            )
-        except TimeoutError:
-            raise TimeoutError("Redis did not answer a PING") from None

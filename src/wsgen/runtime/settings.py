@@ -20,6 +20,9 @@ Environment variables (defaults in brackets):
 ``WS_RATE_STRIKES`` [10]
     Consecutive rate-limited frames before the connection is closed (1008).
 ``WS_MAX_ROOMS_PER_CONNECTION`` [50], ``WS_MAX_CONNECTIONS_PER_USER`` [10]
+    Every limit here counts per worker process, on the Redis backend too:
+    with 4 workers a user may hold up to 4 x 10 connections (checking
+    Redis would delay every connect, and a lost Redis would refuse users).
 ``WS_IDLE_TIMEOUT`` [60]
     Seconds without any incoming frame before closing (1001); 0 disables.
     Clients keep a connection alive with ``{"type": "ping"}``.
