@@ -277,24 +277,14 @@ def test_stalled_reader_is_dropped_while_the_room_keeps_receiving(
 
 # What a connected client receives when the server gets SIGTERM. uvicorn
 # closes WebSocket clients itself with 1012 before the app's shutdown runs;
-# the runtime closes with the same code where the server leaves it to the app.
+# the runtime closes with the same code where the server leaves it to the app
+# (hypercorn cancels the handler once its 3 s graceful timeout is over).
 # granian closes the TCP connections itself, before the app's shutdown and
 # without a close frame (the client sees 1006): nothing the app could send.
 SHUTDOWN_CODES = {name: SHUTDOWN_CODE for name in SERVERS} | {"granian": None}
 
 
-def test_sigterm_closes_clients_with_the_documented_code(
-    request: pytest.FixtureRequest, served: Served
-) -> None:
-    if served.name == "hypercorn":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="hypercorn cancels the handler after its graceful "
-                "timeout and sends 1011; the runtime does not close with 1012 yet",
-            )
-        )
-
+def test_sigterm_closes_clients_with_the_documented_code(served: Served) -> None:
     async def scenario() -> tuple[int | None, float]:
         ws = await joined(served.url, "leaving")
         started = time.monotonic()
