@@ -351,3 +351,77 @@ def test_write_frame_declines_on_a_protocol_it_does_not_know() -> None:
         handshake_complete = True
 
     assert write_frame(Bare(), b"\x81\x00") is False
+
+
+# -- frames of any shape -------------------------------------------------------
+
+_NEST = 20_000  # about 40 KB of brackets: under the 64 KiB frame limit
+HOSTILE_FRAMES = {
+    "deep-array-in-auth": '{"type":"auth","token":"t","x":'
+    + "[" * _NEST
+    + "]" * _NEST
+    + "}",
+    "deep-object-in-auth": '{"type":"auth","x":' + '{"a":' * 8_000 + "1" + "}" * 8_001,
+    "deep-token": '{"type":"auth","token":' + "[" * _NEST + "]" * _NEST + "}",
+    "deep-message": '{"type":"message","room_id":"r","content":"x","d":'
+    + "[" * _NEST
+    + "]" * _NEST
+    + "}",
+    "huge-number": '{"type":"auth","token":' + "9" * 30_000 + "}",
+    "lone-surrogate": '{"type":"auth","token":"\\ud800"}',
+    "not-json": '"auth" ' + "{" * _NEST,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FRAMES))
+def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
+    """Hostile frames (an ``auth`` frame nested 20,000 deep raised
+    RecursionError: 1011 and a traceback) get an ``error`` frame, quickly,
+    and the connection stays open."""
+    import json
+    import time
+    from typing import Annotated, Any
+
+    from pydantic import Field, TypeAdapter
+
+    from wsgen.runtime import session
+    from wsgen.runtime.limits import RateLimiter
+    from wsgen.runtime.protocol import ChatMessage, Ping, ProtocolError
+
+    frames: TypeAdapter[Any] = TypeAdapter(
+        Annotated[ChatMessage | Ping, Field(discriminator="type")]
+    )
+    settings = WebSocketSettings()
+
+    async def refresh(token: str) -> Identity | ProtocolError:
+        return ProtocolError("invalid_token", "invalid token")
+
+    async def handle(conn: Connection, frame: Any) -> None:
+        raise AssertionError(f"a hostile frame was handled: {frame!r}")
+
+    async def scenario() -> None:
+        socket = FakeSocket()
+        identity = Identity(user_id="u", authenticated=True, refresh=refresh)
+        conn = Connection(socket, identity, settings, lambda conn: None)
+        deadlines = session._Deadlines(conn, 0, None)
+        text = HOSTILE_FRAMES[name]
+        assert len(text.encode()) < settings.max_frame_bytes
+        started = time.perf_counter()
+        await session._on_frame(
+            {"type": "websocket.receive", "text": text},
+            conn,
+            settings,
+            RateLimiter(settings),
+            frames,
+            handle,
+            deadlines,
+        )
+        took = time.perf_counter() - started
+        deadlines.cancel()
+        await asyncio.sleep(0.01)
+        assert conn.close_code is None
+        reply = json.loads(socket.sent[-1])
+        assert reply["type"] == "error", reply
+        assert took < 0.05, took  # never a loop-blocking traceback
+
+    asyncio.run(scenario())
