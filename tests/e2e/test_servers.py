@@ -56,6 +56,11 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
         sys.executable, "-m", "uvicorn", "app.main:app",
         "--host", "127.0.0.1", "--port", str(port),
     ],
+    # The oldest supported uvicorn (README), installed for this test only.
+    "uvicorn-oldest": lambda port: [
+        sys.executable, "-m", "uvicorn", "app.main:app",
+        "--host", "127.0.0.1", "--port", str(port),
+    ],
     "uvicorn-wsproto": lambda port: [
         sys.executable, "-m", "uvicorn", "app.main:app", "--ws", "wsproto",
         "--host", "127.0.0.1", "--port", str(port),
@@ -74,6 +79,9 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
         "--host", "127.0.0.1", "--port", str(port), "app.main:app",
     ],
 }  # fmt: skip
+
+
+OLDEST_UVICORN = "0.30.0"
 
 
 @dataclass
@@ -101,9 +109,26 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def start(project: Path, name: str) -> Served:
+@pytest.fixture(scope="module")
+def oldest_uvicorn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding only uvicorn at its oldest supported release:
+    first on PYTHONPATH, it shadows the installed one (and nothing else)."""
+    target = tmp_path_factory.mktemp("uvicorn-oldest")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--target", str(target), f"uvicorn=={OLDEST_UVICORN}"],
+        check=False,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    return target
+
+
+def start(project: Path, name: str, path: Path | None = None) -> Served:
     port = free_port()
     env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
     log_path = project / f"{name}-{port}.log"
     with log_path.open("wb") as log:  # a file: an unread pipe blocks a server
         proc = subprocess.Popen(
@@ -131,7 +156,18 @@ def stop(served: Served) -> None:
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def served(request: pytest.FixtureRequest, project: Path) -> Iterator[Served]:
-    server = start(project, request.param)
+    path = None
+    if request.param == "uvicorn-oldest":
+        path = request.getfixturevalue("oldest_uvicorn")
+    server = start(project, request.param, path)
+    if path is not None:  # the old release is the one serving
+        version = subprocess.run(
+            [sys.executable, "-c", "import uvicorn; print(uvicorn.__version__)"],
+            env={**os.environ, "PYTHONPATH": str(path)}, capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.strip()  # fmt: skip
+        assert version == OLDEST_UVICORN, version
     try:
         yield server
     finally:

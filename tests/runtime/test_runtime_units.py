@@ -425,3 +425,112 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
         assert took < 0.05, took  # never a loop-blocking traceback
 
     asyncio.run(scenario())
+
+
+# -- the uvicorn accelerator ---------------------------------------------------
+
+
+def test_accelerator_is_gated_to_the_releases_it_knows() -> None:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol,
+    )
+    from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+
+    from wsgen.runtime.uvicorn_protocol import direct_frames_refusal
+
+    sansio = WebSocketsSansIOProtocol
+    assert direct_frames_refusal("0.52.1", sansio) is None
+    assert direct_frames_refusal("0.55.0", sansio) is None
+    # No write flow control before 0.52.1: a stalled reader's frames
+    # would pile up in the transport, past the queue limit.
+    assert "older than 0.52.1" in str(direct_frames_refusal("0.52.0", sansio))
+    assert "older than 0.52.1" in str(direct_frames_refusal("0.30.0", sansio))
+    assert "WSProtocol" in str(direct_frames_refusal("0.55.0", WSProtocol))
+
+
+class _Transport:
+    def __init__(self, buffered: int = 0) -> None:
+        self.buffered = buffered
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def _open_protocol(transport: _Transport, extensions: list[object]) -> object:
+    from websockets.protocol import State
+
+    class Conn:
+        state = State.OPEN
+
+    conn = Conn()
+    conn.extensions = extensions  # type: ignore[attr-defined]
+
+    class Open:
+        close_sent = False
+        handshake_complete = True
+
+    protocol = Open()
+    protocol.conn = conn  # type: ignore[attr-defined]
+    protocol.transport = transport  # type: ignore[attr-defined]
+    return protocol
+
+
+def test_accelerator_checks_the_transport_buffer_itself() -> None:
+    """``writable`` is uvicorn's to keep (and was never cleared on some
+    releases): the transport's own buffer decides."""
+    from wsgen.runtime.connection import text_frame
+    from wsgen.runtime.uvicorn_protocol import WebSocketProtocol
+
+    write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
+    frame = text_frame(b'{"type":"pong"}')
+    roomy = _Transport(buffered=1000)
+    assert write_frame(_open_protocol(roomy, []), frame) is True
+    assert roomy.written == [frame]
+    full = _Transport(buffered=64 * 1024 + 1)
+    assert write_frame(_open_protocol(full, []), frame) is False
+    assert full.written == []
+
+
+def test_accelerator_leaves_small_frames_uncompressed_under_deflate() -> None:
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    from wsgen.runtime.connection import text_frame
+    from wsgen.runtime.uvicorn_protocol import WebSocketProtocol
+
+    write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
+    deflate = [PerMessageDeflate(False, False, 12, 12)]
+    small, big = text_frame(b"x" * 900), text_frame(b"x" * 2000)
+    transport = _Transport()
+    assert write_frame(_open_protocol(transport, deflate), small) is True
+    assert transport.written == [small]
+    assert small[0] & 0x40 == 0  # RSV1 unset: an uncompressed message
+    # Bigger ones are worth compressing: the ASGI send does it.
+    assert write_frame(_open_protocol(transport, deflate), big) is False
+    # An extension it does not know: never written around it.
+    assert write_frame(_open_protocol(transport, [object()]), small) is False
+    assert transport.written == [small]
+
+
+def test_accelerator_logs_one_line_at_start_up() -> None:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "import wsgen.runtime.uvicorn_protocol\n"
+        "import wsgen.runtime.uvicorn_protocol\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in out.splitlines() if "wsgen accelerator" in line]
+    assert len(lines) == 1, out
+    assert "active (uvicorn " in lines[0], lines[0]

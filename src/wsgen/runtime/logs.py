@@ -40,9 +40,11 @@ REDACTED: Final = "[redacted]"
 _VALUE: Final = r"[^&#\s\"',;)\]}]+"
 _TOKEN: Final = re.compile(
     # ?token=, &token=, and b'token=' in a logged scope's query string
-    r"((?<![\w-])token=)" + _VALUE
+    r"((?<![\w-])token=)"
+    + _VALUE
     # Sec-WebSocket-Protocol: bearer, <token>; Authorization: Bearer <token>
-    + r"|((?i:bearer)(?:,\s*|\s+))" + _VALUE
+    + r"|((?i:bearer)(?:,\s*|\s+))"
+    + _VALUE
     # an auth frame, {"type": "auth", "token": "..."}, whole or cut short
     + r"|(\"token\"\s*:\s*\")[^\"\n]*"
     # a JWT anywhere else (a cookie, a custom header)
