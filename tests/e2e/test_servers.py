@@ -7,6 +7,7 @@ Against each: two JWT clients chat in a room; a client without a token is
 refused with a readable close code; a client that stops reading its socket
 is dropped while another keeps receiving a paced stream of 16 KiB
 messages; SIGTERM closes connected clients with the documented code.
+uvicorn runs twice: the installed release and the oldest supported one.
 """
 
 from __future__ import annotations
