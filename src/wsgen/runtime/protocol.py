@@ -170,7 +170,8 @@ def parse_frame(
         detail = f"{where}: {first['msg']}" if where else first["msg"]
         return ProtocolError(code, detail)
     except (ValueError, RecursionError):  # no frame may raise out of here
-        return ProtocolError(ErrorCode.INVALID_JSON, "frame could not be parsed")
+        detail = "frame could not be parsed"
+        return ProtocolError(ErrorCode.INVALID_JSON, detail)
 
 
 def auth_token(text: str) -> str | None:

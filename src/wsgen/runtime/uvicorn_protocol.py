@@ -117,9 +117,8 @@ def direct_frames_refusal(version: str, protocol: object) -> str | None:
         )
     except ImportError:
         return f"uvicorn {version} has no websockets-sansio protocol"
-    if not (
-        isinstance(protocol, type) and issubclass(protocol, WebSocketsSansIOProtocol)
-    ):
+    known = WebSocketsSansIOProtocol
+    if not (isinstance(protocol, type) and issubclass(protocol, known)):
         name = getattr(protocol, "__name__", repr(protocol))
         return f"--ws auto picks {name}, not websockets-sansio"
     return None
