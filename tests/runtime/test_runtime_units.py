@@ -534,3 +534,42 @@ def test_accelerator_logs_one_line_at_start_up() -> None:
     lines = [line for line in out.splitlines() if "wsgen accelerator" in line]
     assert len(lines) == 1, out
     assert "active (uvicorn " in lines[0], lines[0]
+
+
+def test_a_handler_cancelled_by_the_server_closes_with_1012() -> None:
+    """hypercorn cancels handlers once its graceful timeout is over (and
+    then sends 1011 itself): the runtime sends 1012 first, the code every
+    other server's shutdown sends, so clients come back at once."""
+    from typing import Any, ClassVar
+
+    from pydantic import TypeAdapter
+
+    from wsgen.runtime.manager import ConnectionManager
+    from wsgen.runtime.protocol import Ping
+    from wsgen.runtime.session import serve
+
+    class ServerSocket(FakeSocket):
+        scope: ClassVar[dict[str, Any]] = {}
+
+        async def receive(self) -> dict[str, Any]:
+            await asyncio.get_running_loop().create_future()  # never
+            raise AssertionError("unreachable")
+
+    async def handle(conn: Connection, frame: Any) -> None:
+        pass
+
+    async def scenario() -> None:
+        manager = ConnectionManager(WebSocketSettings())
+        socket = ServerSocket()
+        handler = asyncio.create_task(
+            serve(socket, manager, Identity(user_id="u"), TypeAdapter(Ping), handle)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.01)
+        assert manager.connection_count == 1
+        handler.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await handler
+        assert socket.closed == (1012, "server shutting down")
+        assert manager.connection_count == 0
+
+    asyncio.run(scenario())
