@@ -75,7 +75,8 @@ ASYNCAPI = Feature("asyncapi", runtime_modules=("asyncapi",), tests="the documen
 UVICORN_ACCELERATOR = Feature(
     "uvicorn_accelerator",
     runtime_modules=("uvicorn_protocol",),
-    requirements={"uvicorn": "uvicorn>=0.30"},
+    # 0.52.1: the oldest release whose protocol the accelerator knows.
+    requirements={"uvicorn": "uvicorn>=0.52.1"},
     import_names={"uvicorn": "uvicorn"},
 )
 

@@ -128,6 +128,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# Servers started with more than the defaults: uvicorn's most verbose log
+# level (headers, frames, ASGI scopes) and no lifespan at all.
+SERVER_ARGS = {"hs-trace": ["--log-level", "trace", "--lifespan", "off"]}
+
+
 def launch(project: Path, name: str, settings: dict[str, str]) -> Server:
     port = free_port()
     proxies = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
@@ -138,7 +143,8 @@ def launch(project: Path, name: str, settings: dict[str, str]) -> Server:
     with log_path.open("wb") as log:  # a file: an unread pipe would block
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            + ["--host", "127.0.0.1", "--port", str(port)]
+            + SERVER_ARGS.get(name, []),
             cwd=project,
             env=env,
             stdout=log,
@@ -213,6 +219,13 @@ def configurations(jwks_url: str) -> dict[str, dict[str, str]]:
             "WS_AUTH_TRANSPORTS": "subprotocol,query,message",
             "WS_AUTH_TIMEOUT": "1",
             "WS_ALLOWED_ORIGINS": GOOD_ORIGIN,
+        },
+        # The same, served at --log-level trace with --lifespan off.
+        "hs-trace": {
+            **common,
+            "WS_JWT_SECRET": SECRET,
+            "WS_JWT_ALGORITHMS": "HS256",
+            "WS_AUTH_TRANSPORTS": "subprotocol,query,message",
         },
         # The cookie transport only, with the allowlist it requires...
         "cookie": {
@@ -491,6 +504,35 @@ def test_auth_frame_refreshes_the_token(hs: Server) -> None:
 
 
 # -- logs --------------------------------------------------------------------------
+
+
+def test_no_token_in_a_trace_log_without_lifespan(
+    servers: dict[str, Server],
+) -> None:
+    """uvicorn at ``--log-level trace`` logs handshake headers, frames and
+    ASGI scopes, and with ``--lifespan off`` no startup ever runs: every
+    transport's token stays out of the log all the same."""
+    server = servers["hs-trace"]
+    tokens = [hs256(), hs256(), hs256(), hs256(ttl=600), hs256("mallory")]
+    with open_socket(server.url, query=tokens[0]) as ws:
+        assert admitted(ws) == "alice"
+    with open_socket(server.url, token=tokens[1]) as ws:
+        assert admitted(ws) == "alice"
+        ws.send(json.dumps({"type": "auth", "token": tokens[3]}))
+        assert receive(ws)["type"] == "auth_ok"
+        ws.send(json.dumps({"type": "auth", "token": tokens[4]}))
+        assert receive(ws)["code"] == "forbidden"
+    with open_socket(server.url) as ws:
+        ws.send(json.dumps({"type": "auth", "token": tokens[2]}))
+        assert admitted(ws) == "alice"
+    stop(server)  # flushes the last lines
+    log = server.log()
+    assert "TRACE" in log and "ASGI [" in log  # the trace level was on
+    assert "bearer, [redacted]" in log  # the handshake headers were logged
+    assert '"token": "[redacted]"' in log  # and so were the auth frames
+    pieces = {part for token in tokens for part in token.split(".")}
+    leaked = [piece for piece in pieces if len(piece) > 20 and piece in log]
+    assert leaked == [], log[-3000:]
 
 
 def test_no_token_in_any_server_log(servers: dict[str, Server]) -> None:

@@ -7,6 +7,7 @@ Against each: two JWT clients chat in a room; a client without a token is
 refused with a readable close code; a client that stops reading its socket
 is dropped while another keeps receiving a paced stream of 16 KiB
 messages; SIGTERM closes connected clients with the documented code.
+uvicorn runs twice: the installed release and the oldest supported one.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
         sys.executable, "-m", "uvicorn", "app.main:app",
         "--host", "127.0.0.1", "--port", str(port),
     ],
+    # The oldest supported uvicorn (README), installed for this test only.
+    "uvicorn-oldest": lambda port: [
+        sys.executable, "-m", "uvicorn", "app.main:app",
+        "--host", "127.0.0.1", "--port", str(port),
+    ],
     "uvicorn-wsproto": lambda port: [
         sys.executable, "-m", "uvicorn", "app.main:app", "--ws", "wsproto",
         "--host", "127.0.0.1", "--port", str(port),
@@ -74,6 +80,9 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
         "--host", "127.0.0.1", "--port", str(port), "app.main:app",
     ],
 }  # fmt: skip
+
+
+OLDEST_UVICORN = "0.30.0"
 
 
 @dataclass
@@ -101,9 +110,26 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def start(project: Path, name: str) -> Served:
+@pytest.fixture(scope="module")
+def oldest_uvicorn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding only uvicorn at its oldest supported release:
+    first on PYTHONPATH, it shadows the installed one (and nothing else)."""
+    target = tmp_path_factory.mktemp("uvicorn-oldest")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--target", str(target), f"uvicorn=={OLDEST_UVICORN}"],
+        check=False,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-2000:]
+    return target
+
+
+def start(project: Path, name: str, path: Path | None = None) -> Served:
     port = free_port()
     env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
     log_path = project / f"{name}-{port}.log"
     with log_path.open("wb") as log:  # a file: an unread pipe blocks a server
         proc = subprocess.Popen(
@@ -131,7 +157,18 @@ def stop(served: Served) -> None:
 
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def served(request: pytest.FixtureRequest, project: Path) -> Iterator[Served]:
-    server = start(project, request.param)
+    path = None
+    if request.param == "uvicorn-oldest":
+        path = request.getfixturevalue("oldest_uvicorn")
+    server = start(project, request.param, path)
+    if path is not None:  # the old release is the one serving
+        version = subprocess.run(
+            [sys.executable, "-c", "import uvicorn; print(uvicorn.__version__)"],
+            env={**os.environ, "PYTHONPATH": str(path)}, capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.strip()  # fmt: skip
+        assert version == OLDEST_UVICORN, version
     try:
         yield server
     finally:
@@ -277,24 +314,14 @@ def test_stalled_reader_is_dropped_while_the_room_keeps_receiving(
 
 # What a connected client receives when the server gets SIGTERM. uvicorn
 # closes WebSocket clients itself with 1012 before the app's shutdown runs;
-# the runtime closes with the same code where the server leaves it to the app.
+# the runtime closes with the same code where the server leaves it to the app
+# (hypercorn cancels the handler once its 3 s graceful timeout is over).
 # granian closes the TCP connections itself, before the app's shutdown and
 # without a close frame (the client sees 1006): nothing the app could send.
 SHUTDOWN_CODES = {name: SHUTDOWN_CODE for name in SERVERS} | {"granian": None}
 
 
-def test_sigterm_closes_clients_with_the_documented_code(
-    request: pytest.FixtureRequest, served: Served
-) -> None:
-    if served.name == "hypercorn":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="hypercorn cancels the handler after its graceful "
-                "timeout and sends 1011; the runtime does not close with 1012 yet",
-            )
-        )
-
+def test_sigterm_closes_clients_with_the_documented_code(served: Served) -> None:
     async def scenario() -> tuple[int | None, float]:
         ws = await joined(served.url, "leaving")
         started = time.monotonic()

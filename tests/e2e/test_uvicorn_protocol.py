@@ -21,12 +21,14 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.sync.client import connect as sync_connect
 
 from tests.conftest import copy_example, free_port, run_wsgen
 
@@ -203,3 +205,62 @@ def test_frames_of_every_length_arrive_intact(project: Path, deflate: bool) -> N
     contents = ["é", "x" * 60, "ü" * 70, "y" * 65_500, "z" * 70_000, "ok"]
     with uvicorn(project, PROTOCOL, deflate=deflate) as port:
         asyncio.run(room_round_trip(port, contents, compress=deflate))
+
+
+def read_frame(sock: socket.socket) -> tuple[bool, bytes]:
+    """One unmasked server frame: (RSV1 set, payload)."""
+
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "connection closed"
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return bool(first & 0x40), exactly(length)
+
+
+def test_small_frames_are_written_uncompressed_under_deflate(project: Path) -> None:
+    """Deflate negotiated (as every browser does): a small room message is
+    written as built once, uncompressed (RSV1 unset, RFC 7692 allows it), a
+    big one compressed; the receiver's compression context stays valid."""
+    with uvicorn(project, PROTOCOL, deflate=True) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(1)
+        assert b" 101 " in response and b"permessage-deflate" in response.lower()
+        sock.sendall(masked_text_frame({"type": "join_room", "room_id": "z"}))
+        inflate = zlib.decompressobj(wbits=-15)
+        small, big = "hi", "compressible " * 300
+        received: dict[str, bool] = {}
+        with sync_connect(f"ws://127.0.0.1:{port}/ws/chat") as sender:
+            sender.send(json.dumps({"type": "join_room", "room_id": "z"}))
+            # One at a time: a frame sent while another still waits in the
+            # queue goes through the queue, behind it, to keep the order.
+            for content in (small, big, small + "!", big + "?"):
+                frame = {"type": "message", "room_id": "z", "content": content}
+                sender.send(json.dumps(frame))
+                while content not in received:
+                    compressed, payload = read_frame(sock)
+                    if compressed:
+                        payload = inflate.decompress(payload + b"\x00\x00\xff\xff")
+                    message = json.loads(payload)
+                    if message["type"] == "message":
+                        received[message["content"]] = compressed
+        sock.close()
+    assert received == {small: False, big: True, small + "!": False, big + "?": True}

@@ -351,3 +351,225 @@ def test_write_frame_declines_on_a_protocol_it_does_not_know() -> None:
         handshake_complete = True
 
     assert write_frame(Bare(), b"\x81\x00") is False
+
+
+# -- frames of any shape -------------------------------------------------------
+
+_NEST = 20_000  # about 40 KB of brackets: under the 64 KiB frame limit
+HOSTILE_FRAMES = {
+    "deep-array-in-auth": '{"type":"auth","token":"t","x":'
+    + "[" * _NEST
+    + "]" * _NEST
+    + "}",
+    "deep-object-in-auth": '{"type":"auth","x":' + '{"a":' * 8_000 + "1" + "}" * 8_001,
+    "deep-token": '{"type":"auth","token":' + "[" * _NEST + "]" * _NEST + "}",
+    "deep-message": '{"type":"message","room_id":"r","content":"x","d":'
+    + "[" * _NEST
+    + "]" * _NEST
+    + "}",
+    "huge-number": '{"type":"auth","token":' + "9" * 30_000 + "}",
+    "lone-surrogate": '{"type":"auth","token":"\\ud800"}',
+    "not-json": '"auth" ' + "{" * _NEST,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FRAMES))
+def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
+    """Hostile frames (an ``auth`` frame nested 20,000 deep raised
+    RecursionError: 1011 and a traceback) get an ``error`` frame, quickly,
+    and the connection stays open."""
+    import json
+    import time
+    from typing import Annotated, Any
+
+    from pydantic import Field, TypeAdapter
+
+    from wsgen.runtime import session
+    from wsgen.runtime.limits import RateLimiter
+    from wsgen.runtime.protocol import ChatMessage, Ping, ProtocolError
+
+    frames: TypeAdapter[Any] = TypeAdapter(
+        Annotated[ChatMessage | Ping, Field(discriminator="type")]
+    )
+    settings = WebSocketSettings()
+
+    async def refresh(token: str) -> Identity | ProtocolError:
+        return ProtocolError("invalid_token", "invalid token")
+
+    async def handle(conn: Connection, frame: Any) -> None:
+        raise AssertionError(f"a hostile frame was handled: {frame!r}")
+
+    async def scenario() -> None:
+        socket = FakeSocket()
+        identity = Identity(user_id="u", authenticated=True, refresh=refresh)
+        conn = Connection(socket, identity, settings, lambda conn: None)
+        deadlines = session._Deadlines(conn, 0, None)
+        text = HOSTILE_FRAMES[name]
+        assert len(text.encode()) < settings.max_frame_bytes
+        started = time.perf_counter()
+        await session._on_frame(
+            {"type": "websocket.receive", "text": text},
+            conn,
+            settings,
+            RateLimiter(settings),
+            frames,
+            handle,
+            deadlines,
+        )
+        took = time.perf_counter() - started
+        deadlines.cancel()
+        await asyncio.sleep(0.01)
+        assert conn.close_code is None
+        reply = json.loads(socket.sent[-1])
+        assert reply["type"] == "error", reply
+        assert took < 0.05, took  # never a loop-blocking traceback
+
+    asyncio.run(scenario())
+
+
+# -- the uvicorn accelerator ---------------------------------------------------
+
+
+def test_accelerator_is_gated_to_the_releases_it_knows() -> None:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol,
+    )
+    from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
+
+    from wsgen.runtime.uvicorn_protocol import direct_frames_refusal
+
+    sansio = WebSocketsSansIOProtocol
+    assert direct_frames_refusal("0.52.1", sansio) is None
+    assert direct_frames_refusal("0.55.0", sansio) is None
+    # No write flow control before 0.52.1: a stalled reader's frames
+    # would pile up in the transport, past the queue limit.
+    assert "older than 0.52.1" in str(direct_frames_refusal("0.52.0", sansio))
+    assert "older than 0.52.1" in str(direct_frames_refusal("0.30.0", sansio))
+    assert "WSProtocol" in str(direct_frames_refusal("0.55.0", WSProtocol))
+
+
+class _Transport:
+    def __init__(self, buffered: int = 0) -> None:
+        self.buffered = buffered
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def _open_protocol(transport: _Transport, extensions: list[object]) -> object:
+    from websockets.protocol import State
+
+    class Conn:
+        state = State.OPEN
+
+    conn = Conn()
+    conn.extensions = extensions  # type: ignore[attr-defined]
+
+    class Open:
+        close_sent = False
+        handshake_complete = True
+
+    protocol = Open()
+    protocol.conn = conn  # type: ignore[attr-defined]
+    protocol.transport = transport  # type: ignore[attr-defined]
+    return protocol
+
+
+def test_accelerator_checks_the_transport_buffer_itself() -> None:
+    """``writable`` is uvicorn's to keep (and was never cleared on some
+    releases): the transport's own buffer decides."""
+    from wsgen.runtime.connection import text_frame
+    from wsgen.runtime.uvicorn_protocol import WebSocketProtocol
+
+    write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
+    frame = text_frame(b'{"type":"pong"}')
+    roomy = _Transport(buffered=1000)
+    assert write_frame(_open_protocol(roomy, []), frame) is True
+    assert roomy.written == [frame]
+    full = _Transport(buffered=64 * 1024 + 1)
+    assert write_frame(_open_protocol(full, []), frame) is False
+    assert full.written == []
+
+
+def test_accelerator_leaves_small_frames_uncompressed_under_deflate() -> None:
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    from wsgen.runtime.connection import text_frame
+    from wsgen.runtime.uvicorn_protocol import WebSocketProtocol
+
+    write_frame = WebSocketProtocol.write_frame  # type: ignore[attr-defined]
+    deflate = [PerMessageDeflate(False, False, 12, 12)]
+    small, big = text_frame(b"x" * 900), text_frame(b"x" * 2000)
+    transport = _Transport()
+    assert write_frame(_open_protocol(transport, deflate), small) is True
+    assert transport.written == [small]
+    assert small[0] & 0x40 == 0  # RSV1 unset: an uncompressed message
+    # Bigger ones are worth compressing: the ASGI send does it.
+    assert write_frame(_open_protocol(transport, deflate), big) is False
+    # An extension it does not know: never written around it.
+    assert write_frame(_open_protocol(transport, [object()]), small) is False
+    assert transport.written == [small]
+
+
+def test_accelerator_logs_one_line_at_start_up() -> None:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "import wsgen.runtime.uvicorn_protocol\n"
+        "import wsgen.runtime.uvicorn_protocol\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    lines = [line for line in out.splitlines() if "wsgen accelerator" in line]
+    assert len(lines) == 1, out
+    assert "active (uvicorn " in lines[0], lines[0]
+
+
+def test_a_handler_cancelled_by_the_server_closes_with_1012() -> None:
+    """hypercorn cancels handlers once its graceful timeout is over (and
+    then sends 1011 itself): the runtime sends 1012 first, the code every
+    other server's shutdown sends, so clients come back at once."""
+    from typing import Any, ClassVar
+
+    from pydantic import TypeAdapter
+
+    from wsgen.runtime.manager import ConnectionManager
+    from wsgen.runtime.protocol import Ping
+    from wsgen.runtime.session import serve
+
+    class ServerSocket(FakeSocket):
+        scope: ClassVar[dict[str, Any]] = {}
+
+        async def receive(self) -> dict[str, Any]:
+            await asyncio.get_running_loop().create_future()  # never
+            raise AssertionError("unreachable")
+
+    async def handle(conn: Connection, frame: Any) -> None:
+        pass
+
+    async def scenario() -> None:
+        manager = ConnectionManager(WebSocketSettings())
+        socket = ServerSocket()
+        handler = asyncio.create_task(
+            serve(socket, manager, Identity(user_id="u"), TypeAdapter(Ping), handle)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.01)
+        assert manager.connection_count == 1
+        handler.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await handler
+        assert socket.closed == (1012, "server shutting down")
+        assert manager.connection_count == 0
+
+    asyncio.run(scenario())

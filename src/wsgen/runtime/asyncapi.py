@@ -187,9 +187,10 @@ _CLIENT_SUMMARIES: Final = {
 # Close code: (meaning, what the client should do).
 _CLOSE_CODES: Final = {
     1000: ("normal closure", "reconnect if needed"),
-    CloseCode.GOING_AWAY: (
-        "server shutdown or idle timeout",
-        "reconnect with backoff",
+    CloseCode.GOING_AWAY: ("idle timeout", "reconnect within a second"),
+    CloseCode.SERVICE_RESTART: (
+        "server shutting down or restarting",
+        "reconnect within a second, with jitter",
     ),
     CloseCode.POLICY_VIOLATION: (
         "rate abuse or too many connections",

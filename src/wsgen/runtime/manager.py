@@ -103,7 +103,7 @@ class ConnectionManager:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ConnectionManager]:
         """One lifespan: the backend listener runs while any lifespan
-        does; the last one on this loop closes its connections (1001)."""
+        does; the last one on this loop closes its connections (1012)."""
         await self.start()
         try:
             yield self
@@ -131,7 +131,7 @@ class ConnectionManager:
 
     async def stop(
         self,
-        code: int = CloseCode.GOING_AWAY,
+        code: int = CloseCode.SERVICE_RESTART,
         reason: str = "server shutting down",
     ) -> None:
         """End one lifespan; the last one on this loop closes its sockets."""

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 __all__ = [
     "ChatMessage",
@@ -77,10 +78,11 @@ class Typing(ClientFrame):
 class CloseCode(IntEnum):
     """Close codes; 4xxx ones must not be retried with the same token."""
 
-    GOING_AWAY = 1001  # shutdown or idle timeout: reconnect
+    GOING_AWAY = 1001  # idle timeout: reconnect
     POLICY_VIOLATION = 1008  # rate abuse, too many connections
     MESSAGE_TOO_BIG = 1009  # frame above WS_MAX_FRAME_BYTES
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # server shutting down or restarting: reconnect
     TRY_AGAIN_LATER = 1013  # client read too slowly: reconnect later
     UNAUTHENTICATED = 4001  # missing or invalid token: do not retry
     FORBIDDEN = 4003  # origin or user refused: do not retry
@@ -167,18 +169,24 @@ def parse_frame(
         where = ".".join(str(part) for part in first["loc"])
         detail = f"{where}: {first['msg']}" if where else first["msg"]
         return ProtocolError(code, detail)
+    except (ValueError, RecursionError):  # no frame may raise out of here
+        detail = "frame could not be parsed"
+        return ProtocolError(ErrorCode.INVALID_JSON, detail)
 
 
 def auth_token(text: str) -> str | None:
     """The token of an ``{"type": "auth", "token": ...}`` frame, else None.
 
     Read by the runtime before the endpoint's own frames: the substring
-    test spares a second parse of every other frame.
+    test spares a second parse of every other frame. pydantic's parser, not
+    ``json``: it refuses nesting deeper than a fixed bound (ValueError)
+    where ``json.loads`` recurses until RecursionError, and huge numbers
+    before converting them.
     """
     if '"auth"' not in text:
         return None
     try:
-        frame = json.loads(text)
+        frame = from_json(text)
     except ValueError:
         return None
     if not isinstance(frame, dict) or frame.get("type") != "auth":

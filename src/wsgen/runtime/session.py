@@ -9,7 +9,9 @@ A connection ends when the client disconnects (or the server drops the
 socket, as uvicorn does with 1012 on shutdown) or once the server side has
 closed it; either way its writer and closer tasks end and the read, which
 runs in the ASGI handler's own task, is cut short, so the handler always
-returns.
+returns. A server that cancels the handler instead (hypercorn, once its
+graceful timeout is over) gets a 1012 close frame sent first, the code
+every other server's shutdown sends: clients reconnect at once.
 """
 
 from __future__ import annotations
@@ -117,7 +119,9 @@ async def serve(
         code = await _read(websocket, conn, manager.settings, frames, handle)
     except asyncio.CancelledError:
         if task is None or conn.reader is task or not _uncancel(task):
-            raise  # not (only) the connection's doing
+            # Not (only) the connection's doing: the server stops.
+            await _restart_close(websocket, conn)
+            raise
     except WebSocketDisconnect as error:
         code, reason = error.code, error.reason or reason
     except Exception:
@@ -133,6 +137,30 @@ async def serve(
         conn.reader = None
         # The peer is gone or the close is done: stop every task left.
         conn.abandon(code, reason)
+
+
+# Seconds a cancelled handler spends on its close frame: the server that
+# cancelled it is shutting down and waits for it.
+_RESTART_CLOSE_TIMEOUT = 1.0
+
+
+async def _restart_close(websocket: WebSocket, conn: Connection) -> None:
+    """The server cancelled the handler of an open connection (shutdown):
+    send 1012 so that the client comes back, not an error (1011)."""
+    if conn.closing:
+        return
+    conn.abandon(CloseCode.SERVICE_RESTART, "server shutting down")
+    closing = asyncio.ensure_future(
+        websocket.close(CloseCode.SERVICE_RESTART, "server shutting down"),
+    )
+    # wait(), not wait_for(): a peer that does not read cannot hold the
+    # shutdown, and whatever the close raises (a socket already gone)
+    # stays in the future.
+    await asyncio.wait({closing}, timeout=_RESTART_CLOSE_TIMEOUT)
+    if not closing.done():
+        closing.cancel()
+    elif not closing.cancelled():
+        closing.exception()  # retrieved: routine when the peer is gone
 
 
 def _uncancel(task: asyncio.Task[Any]) -> bool:
