@@ -22,6 +22,9 @@ class Feature:
     runtime_modules: tuple[str, ...] = ()
     # Per-endpoint templates, relative to templates/.
     templates: tuple[str, ...] = ()
+    # Templates written once per project (tests/ and client/ folders), like the
+    # runtime modules: kept while any endpoint needs them.
+    project_templates: tuple[str, ...] = ()
     # Distribution name -> requirement wsgen adds where the host lists its own.
     requirements: Mapping[str, str] = field(default_factory=dict)
     # Distribution name -> the module it is imported as.
@@ -45,6 +48,7 @@ CORE = Feature(
         "settings",
     ),
     templates=("endpoint/{{name}}.py.jinja", "tests/test_{{name}}_ws.py.jinja"),
+    project_templates=("tests/test_ws_runtime.py.jinja",),
     requirements={"fastapi": "fastapi>=0.115", "structlog": "structlog>=24.1"},
     # fastapi is never taken out again: the host is a FastAPI app.
     import_names={"structlog": "structlog"},
@@ -119,6 +123,15 @@ def union(option_sets: Iterable[Mapping[str, Any]]) -> tuple[Feature, ...]:
 
 def runtime_modules(features: Iterable[Feature]) -> list[str]:
     return sorted({m for feature in features for m in feature.runtime_modules})
+
+
+def project_templates(features: Iterable[Feature]) -> list[str]:
+    return sorted({t for feature in features for t in feature.project_templates})
+
+
+def project_file_names(features: Iterable[Feature]) -> set[str]:
+    """The file names the project templates of ``features`` render to."""
+    return {t.rsplit("/", 1)[-1][: -len(".jinja")] for t in project_templates(features)}
 
 
 def requirements(features: Iterable[Feature]) -> dict[str, str]:

@@ -187,6 +187,7 @@ def build_generation(
     shared += renderer.runtime(
         rt_context, layout.runtime_dir, features.runtime_modules(wanted)
     )
+    shared += renderer.project(ep_context, wanted)
     deps = plan_dependencies(config, features.requirements(wanted))
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime

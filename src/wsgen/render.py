@@ -160,6 +160,19 @@ class Renderer:
             out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, "runtime"))
         return out
 
+    def project(
+        self, context: dict[str, Any], wanted: tuple[features.Feature, ...]
+    ) -> list[RenderedFile]:
+        """The files written once per project beside the runtime (its tests,
+        the client's core), for the features any endpoint has on."""
+        shared = {
+            **context,
+            "with_auth": features.AUTH in wanted,
+            "with_redis": features.REDIS in wanted,
+        }
+        files = self.endpoint(shared, features.project_templates(wanted))
+        return [RenderedFile(f.path, f.content, "runtime") for f in files]
+
     def endpoint(
         self, context: dict[str, Any], templates: list[str]
     ) -> list[RenderedFile]:
@@ -206,6 +219,9 @@ def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedF
         manifest.runtime_dir,
         features.runtime_modules(wanted),
     )
+    contexts = [r.context for r in manifest.endpoints.values() if r.context]
+    if contexts:  # any endpoint's folders: they are the project's
+        out += renderer.project(contexts[-1], wanted)
     for record in manifest.endpoints.values():
         # A copier template's files would need the template fetched again.
         if record.context and not record.options.get("template"):
