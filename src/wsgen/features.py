@@ -57,6 +57,7 @@ CORE = Feature(
 AUTH = Feature(
     "auth",
     runtime_modules=("auth", "keys"),
+    project_templates=("tests/test_ws_auth.py.jinja",),
     requirements={"pyjwt": "pyjwt>=2.8"},
     import_names={"pyjwt": "jwt"},
     tests="refusal codes, token transports, refresh",

@@ -164,13 +164,9 @@ class Renderer:
         self, context: dict[str, Any], wanted: tuple[features.Feature, ...]
     ) -> list[RenderedFile]:
         """The files written once per project beside the runtime (its tests,
-        the client's core), for the features any endpoint has on."""
-        shared = {
-            **context,
-            "with_auth": features.AUTH in wanted,
-            "with_redis": features.REDIS in wanted,
-        }
-        files = self.endpoint(shared, features.project_templates(wanted))
+        the client's core), for the features any endpoint has on. They read
+        only the project's folders and module names from ``context``."""
+        files = self.endpoint(context, features.project_templates(wanted))
         return [RenderedFile(f.path, f.content, "runtime") for f in files]
 
     def endpoint(
