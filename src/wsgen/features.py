@@ -75,7 +75,9 @@ REDIS = Feature(
 )
 CLIENT_JS = Feature("client_js", templates=("client/{{name}}_client.js.jinja",))
 CLIENT_TS = Feature("client_ts", templates=("client/{{name}}_client.d.ts.jinja",))
-ASYNCAPI = Feature("asyncapi", runtime_modules=("asyncapi",), tests="the document")
+# The document is a file beside the route module, rendered by wsgen (no
+# runtime code builds it); `wsgen check` reports it stale when it would change.
+ASYNCAPI = Feature("asyncapi", templates=("endpoint/{{name}}.asyncapi.json.jinja",))
 UVICORN_ACCELERATOR = Feature(
     "uvicorn_accelerator",
     runtime_modules=("uvicorn_protocol",),
@@ -109,8 +111,7 @@ def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
         REDIS: options.get("backend", "memory") == "redis",
         CLIENT_JS: client in ("js", "ts"),
         CLIENT_TS: client == "ts",
-        # Every endpoint serves its document (WS_SERVE_ASYNCAPI) today.
-        ASYNCAPI: True,
+        ASYNCAPI: bool(options.get("asyncapi")),
         UVICORN_ACCELERATOR: options.get("accelerator", "none") == "uvicorn",
     }
     return tuple(feature for feature in ALL if on[feature])

@@ -567,6 +567,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         # Only when given: plans and manifests of built-in endpoints stay as they were.
         **({"template": spec.template} if spec.template else {}),
         **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
+        **({"asyncapi": True} if spec.asyncapi else {}),
     }
 
 

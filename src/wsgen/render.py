@@ -138,6 +138,14 @@ class Renderer:
             bytecode_cache=_bytecode_cache(jinja2),
         )
 
+        @jinja2.pass_context
+        def asyncapi_json(context: Any) -> str:
+            from wsgen import asyncapi
+
+            return asyncapi.document_json(dict(context))
+
+        self.env.globals["asyncapi_json"] = asyncapi_json
+
     def _render(self, template: str, context: dict[str, Any]) -> str:
         return str(self.env.get_template(template).render(**context))
 
