@@ -73,8 +73,20 @@ REDIS = Feature(
     import_names={"redis": "redis"},
     tests="the both_backends tests, on WS_TEST_REDIS_URL",
 )
-CLIENT_JS = Feature("client_js", templates=("client/{{name}}_client.js.jinja",))
-CLIENT_TS = Feature("client_ts", templates=("client/{{name}}_client.d.ts.jinja",))
+# The client's core is shared (once per project); each endpoint adds its frames.
+CLIENT_JS = Feature(
+    "client_js",
+    templates=("client/{{name}}_client.js.jinja",),
+    project_templates=tuple(
+        f"client/ws_{part}.js.jinja"
+        for part in ("client", "events", "policy", "requests", "socket")
+    ),
+)
+CLIENT_TS = Feature(
+    "client_ts",
+    templates=("client/{{name}}_client.d.ts.jinja",),
+    project_templates=("client/ws_client.d.ts.jinja",),
+)
 # The document is a file beside the route module, rendered by wsgen (no
 # runtime code builds it); `wsgen check` reports it stale when it would change.
 ASYNCAPI = Feature("asyncapi", templates=("endpoint/{{name}}.asyncapi.json.jinja",))

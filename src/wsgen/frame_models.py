@@ -217,6 +217,7 @@ def stored() -> dict[str, Any]:
         "client": {_frame_type(schemas[m.__name__]): m.__name__ for m in CLIENT_MODELS},
         "server": {_frame_type(schemas[m.__name__]): m.__name__ for m in SERVER_MODELS},
         "client_summaries": _CLIENT_SUMMARIES,
+        "error_codes": sorted(_KNOWN_CODES),
         "close_codes": [{"code": int(code), "name": code.name} for code in CloseCode],
         "close_meanings": {str(int(k)): list(v) for k, v in _CLOSE_CODES.items()},
         "auth_defaults": {

@@ -144,7 +144,14 @@ class Renderer:
 
             return asyncapi.document_json(dict(context))
 
+        @jinja2.pass_context
+        def frame_declarations(context: Any) -> str:
+            from wsgen import typescript
+
+            return typescript.declarations(dict(context))
+
         self.env.globals["asyncapi_json"] = asyncapi_json
+        self.env.globals["frame_declarations"] = frame_declarations
 
     def _render(self, template: str, context: dict[str, Any]) -> str:
         return str(self.env.get_template(template).render(**context))
