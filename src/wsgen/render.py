@@ -150,7 +150,16 @@ class Renderer:
 
             return typescript.declarations(dict(context))
 
+        @jinja2.pass_context
+        def server_frame_types(context: Any) -> list[str]:
+            from wsgen import asyncapi
+
+            kinds = asyncapi.frames(dict(context))[1]
+            # `connected` first: every connection starts with it.
+            return sorted(kinds, key=lambda kind: kind != "connected")
+
         self.env.globals["asyncapi_json"] = asyncapi_json
+        self.env.globals["server_frame_types"] = server_frame_types
         self.env.globals["frame_declarations"] = frame_declarations
 
     def _render(self, template: str, context: dict[str, Any]) -> str:
