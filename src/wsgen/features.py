@@ -113,7 +113,8 @@ ALL = (
 
 def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
     """The features an endpoint's options (as the manifest records them) turn on."""
-    client = options.get("client", "none")
+    # A copier template brings the endpoint's own files: no built-in client.
+    client = "none" if options.get("template") else options.get("client", "none")
     on = {
         CORE: True,
         AUTH: bool(options.get("auth")),
