@@ -69,9 +69,10 @@ MESSAGE_TYPES = Feature("message_types", tests="the stubs answer not_implemented
 REDIS = Feature(
     "redis",
     runtime_modules=("redis_backend", "redis_wire"),
+    project_templates=("tests/test_ws_redis.py.jinja",),
     requirements={"redis": "redis>=5"},
     import_names={"redis": "redis"},
-    tests="the both_backends tests, on WS_TEST_REDIS_URL",
+    tests="two workers sharing rooms and presence, on WS_TEST_REDIS_URL",
 )
 # The client's core is shared (once per project); each endpoint adds its frames.
 CLIENT_JS = Feature(
