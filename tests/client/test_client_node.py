@@ -65,3 +65,4 @@ def test_no_client_files_with_client_none(tmp_path: Path) -> None:
     result = run_wsgen("chat", "--rooms", "--client", "none", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not list((project / "src/shop/static").glob("chat_client*"))
+    assert not list((project / "src/shop/static").glob("ws_*"))
