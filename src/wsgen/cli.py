@@ -252,6 +252,11 @@ def new(
         "--accelerator",
         help="uvicorn: also write the runtime's uvicorn protocol (opt-in).",
     ),
+    asyncapi: bool | None = typer.Option(
+        None,
+        "--asyncapi/--no-asyncapi",
+        help="Write the endpoint's AsyncAPI 3.0 document (kept fresh by check).",
+    ),
     project: Path | None = _project_option(),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
@@ -300,6 +305,7 @@ def new(
             auth=auth, rooms=rooms, broadcast=broadcast,
             message_types=tuple(message_type) or None, path=path, client=client,
             backend=backend, template=template, app=app_ref, accelerator=accelerator,
+            asyncapi=asyncapi,
         )  # fmt: skip
         if (
             not yes
@@ -377,6 +383,7 @@ def _generate(
         template=template,
         template_ref=template_ref,
         accelerator=chosen.accelerator,
+        asyncapi=chosen.asyncapi,
     )
     root = project_root(project)
     generation = build_generation(
@@ -656,6 +663,9 @@ def upgrade(
     accelerator: str | None = typer.Option(
         None, "--accelerator", help="Change: uvicorn or none."
     ),
+    asyncapi: bool | None = typer.Option(
+        None, "--asyncapi/--no-asyncapi", help="Change: the AsyncAPI document."
+    ),
     project: Path | None = _project_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
@@ -697,7 +707,7 @@ def upgrade(
             auth=auth, rooms=rooms, broadcast=broadcast,
             message_types=tuple(message_type) if message_type else None,
             path=path, client=client, backend=backend, template=template,
-            accelerator=accelerator,
+            accelerator=accelerator, asyncapi=asyncapi,
         )  # fmt: skip
         _generate(
             record.name, given, project, dry_run=dry_run, as_json=as_json,

@@ -383,6 +383,8 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         f"{manifest.runtime_dir}/{module}.py"
         for module in features.runtime_modules(still)
     }
+    kept_names = features.project_file_names(still)
+    needed |= {p for p in manifest.runtime_files if p.rsplit("/", 1)[-1] in kept_names}
     owned = dict(record.files)
     owned.update({p: h for p, h in manifest.runtime_files.items() if p not in needed})
     if last:

@@ -22,6 +22,9 @@ class Feature:
     runtime_modules: tuple[str, ...] = ()
     # Per-endpoint templates, relative to templates/.
     templates: tuple[str, ...] = ()
+    # Templates written once per project (tests/ and client/ folders), like the
+    # runtime modules: kept while any endpoint needs them.
+    project_templates: tuple[str, ...] = ()
     # Distribution name -> requirement wsgen adds where the host lists its own.
     requirements: Mapping[str, str] = field(default_factory=dict)
     # Distribution name -> the module it is imported as.
@@ -45,6 +48,7 @@ CORE = Feature(
         "settings",
     ),
     templates=("endpoint/{{name}}.py.jinja", "tests/test_{{name}}_ws.py.jinja"),
+    project_templates=("tests/test_ws_runtime.py.jinja",),
     requirements={"fastapi": "fastapi>=0.115", "structlog": "structlog>=24.1"},
     # fastapi is never taken out again: the host is a FastAPI app.
     import_names={"structlog": "structlog"},
@@ -53,6 +57,7 @@ CORE = Feature(
 AUTH = Feature(
     "auth",
     runtime_modules=("auth", "keys"),
+    project_templates=("tests/test_ws_auth.py.jinja",),
     requirements={"pyjwt": "pyjwt>=2.8"},
     import_names={"pyjwt": "jwt"},
     tests="refusal codes, token transports, refresh",
@@ -65,13 +70,28 @@ REDIS = Feature(
     "redis",
     # Through redis-py (hiredis parses replies when installed).
     runtime_modules=("redis_backend", "redis_presence", "redis_session"),
+    project_templates=("tests/test_ws_redis.py.jinja",),
     requirements={"redis": "redis>=5"},
     import_names={"redis": "redis"},
-    tests="the both_backends tests, on WS_TEST_REDIS_URL",
+    tests="two workers sharing rooms and presence, on WS_TEST_REDIS_URL",
 )
-CLIENT_JS = Feature("client_js", templates=("client/{{name}}_client.js.jinja",))
-CLIENT_TS = Feature("client_ts", templates=("client/{{name}}_client.d.ts.jinja",))
-ASYNCAPI = Feature("asyncapi", runtime_modules=("asyncapi",), tests="the document")
+# The client's core is shared (once per project); each endpoint adds its frames.
+CLIENT_JS = Feature(
+    "client_js",
+    templates=("client/{{name}}_client.js.jinja",),
+    project_templates=tuple(
+        f"client/ws_{part}.js.jinja"
+        for part in ("client", "events", "policy", "requests", "socket")
+    ),
+)
+CLIENT_TS = Feature(
+    "client_ts",
+    templates=("client/{{name}}_client.d.ts.jinja",),
+    project_templates=("client/ws_client.d.ts.jinja",),
+)
+# The document is a file beside the route module, rendered by wsgen (no
+# runtime code builds it); `wsgen check` reports it stale when it would change.
+ASYNCAPI = Feature("asyncapi", templates=("endpoint/{{name}}.asyncapi.json.jinja",))
 UVICORN_ACCELERATOR = Feature(
     "uvicorn_accelerator",
     runtime_modules=("uvicorn_protocol",),
@@ -96,7 +116,8 @@ ALL = (
 
 def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
     """The features an endpoint's options (as the manifest records them) turn on."""
-    client = options.get("client", "none")
+    # A copier template brings the endpoint's own files: no built-in client.
+    client = "none" if options.get("template") else options.get("client", "none")
     on = {
         CORE: True,
         AUTH: bool(options.get("auth")),
@@ -106,8 +127,7 @@ def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
         REDIS: options.get("backend", "memory") == "redis",
         CLIENT_JS: client in ("js", "ts"),
         CLIENT_TS: client == "ts",
-        # Every endpoint serves its document (WS_SERVE_ASYNCAPI) today.
-        ASYNCAPI: True,
+        ASYNCAPI: bool(options.get("asyncapi")),
         UVICORN_ACCELERATOR: options.get("accelerator", "none") == "uvicorn",
     }
     return tuple(feature for feature in ALL if on[feature])
@@ -121,6 +141,15 @@ def union(option_sets: Iterable[Mapping[str, Any]]) -> tuple[Feature, ...]:
 
 def runtime_modules(features: Iterable[Feature]) -> list[str]:
     return sorted({m for feature in features for m in feature.runtime_modules})
+
+
+def project_templates(features: Iterable[Feature]) -> list[str]:
+    return sorted({t for feature in features for t in feature.project_templates})
+
+
+def project_file_names(features: Iterable[Feature]) -> set[str]:
+    """The file names the project templates of ``features`` render to."""
+    return {t.rsplit("/", 1)[-1][: -len(".jinja")] for t in project_templates(features)}
 
 
 def requirements(features: Iterable[Feature]) -> dict[str, str]:

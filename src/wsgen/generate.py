@@ -187,6 +187,7 @@ def build_generation(
     shared += renderer.runtime(
         rt_context, layout.runtime_dir, features.runtime_modules(wanted)
     )
+    shared += renderer.project(ep_context, wanted)
     deps = plan_dependencies(config, features.requirements(wanted))
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime
@@ -566,6 +567,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         # Only when given: plans and manifests of built-in endpoints stay as they were.
         **({"template": spec.template} if spec.template else {}),
         **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
+        **({"asyncapi": True} if spec.asyncapi else {}),
     }
 
 

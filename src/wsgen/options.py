@@ -25,6 +25,7 @@ class EndpointOptions:
     template: str | None = None  # a copier template for the endpoint's files
     app: str | None = None  # MODULE:ATTR; None: discovered
     accelerator: str | None = None  # a server integration; None: none
+    asyncapi: bool = False  # an AsyncAPI 3.0 document beside the route module
 
     @classmethod
     def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
@@ -40,6 +41,7 @@ class EndpointOptions:
             template=options.get("template"),
             app=options.get("app"),
             accelerator=options.get("accelerator"),
+            asyncapi=bool(options.get("asyncapi")),
         )
 
 
@@ -62,6 +64,7 @@ class Choices:
     template: str | None = None
     app: str | None = None
     accelerator: str | None = None
+    asyncapi: bool | None = None
 
     def over(self, base: EndpointOptions) -> EndpointOptions:
         given = {

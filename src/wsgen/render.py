@@ -138,6 +138,30 @@ class Renderer:
             bytecode_cache=_bytecode_cache(jinja2),
         )
 
+        @jinja2.pass_context
+        def asyncapi_json(context: Any) -> str:
+            from wsgen import asyncapi
+
+            return asyncapi.document_json(dict(context))
+
+        @jinja2.pass_context
+        def frame_declarations(context: Any) -> str:
+            from wsgen import typescript
+
+            return typescript.declarations(dict(context))
+
+        @jinja2.pass_context
+        def server_frame_types(context: Any) -> list[str]:
+            from wsgen import asyncapi
+
+            kinds = asyncapi.frames(dict(context))[1]
+            # `connected` first: every connection starts with it.
+            return sorted(kinds, key=lambda kind: kind != "connected")
+
+        self.env.globals["asyncapi_json"] = asyncapi_json
+        self.env.globals["server_frame_types"] = server_frame_types
+        self.env.globals["frame_declarations"] = frame_declarations
+
     def _render(self, template: str, context: dict[str, Any]) -> str:
         return str(self.env.get_template(template).render(**context))
 
@@ -159,6 +183,15 @@ class Renderer:
                 content = (self.source / f"{module}.py").read_text(encoding="utf-8")
             out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, "runtime"))
         return out
+
+    def project(
+        self, context: dict[str, Any], wanted: tuple[features.Feature, ...]
+    ) -> list[RenderedFile]:
+        """The files written once per project beside the runtime (its tests,
+        the client's core), for the features any endpoint has on. They read
+        only the project's folders and module names from ``context``."""
+        files = self.endpoint(context, features.project_templates(wanted))
+        return [RenderedFile(f.path, f.content, "runtime") for f in files]
 
     def endpoint(
         self, context: dict[str, Any], templates: list[str]
@@ -206,6 +239,9 @@ def previous_rendering(manifest: Manifest, renderer: Renderer) -> list[RenderedF
         manifest.runtime_dir,
         features.runtime_modules(wanted),
     )
+    contexts = [r.context for r in manifest.endpoints.values() if r.context]
+    if contexts:  # any endpoint's folders: they are the project's
+        out += renderer.project(contexts[-1], wanted)
     for record in manifest.endpoints.values():
         # A copier template's files would need the template fetched again.
         if record.context and not record.options.get("template"):

@@ -51,6 +51,7 @@ class Spec:
     # "uvicorn": the runtime's uvicorn protocol (direct frame writes,
     # TCP_USER_TIMEOUT), written only when asked for.
     accelerator: str = "none"
+    asyncapi: bool = False  # the endpoint's AsyncAPI 3.0 document, as a file
     # A copier template (folder or git URL, as copier_source.resolve_source
     # gives it) for the endpoint's files instead of the built-in ones.
     template: str | None = None
@@ -144,6 +145,7 @@ def build_spec(
     template: str | None = None,
     template_ref: str | None = None,
     accelerator: str | None = None,
+    asyncapi: bool = False,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -192,6 +194,7 @@ def build_spec(
     return Spec(
         name=name,
         accelerator=accelerator,
+        asyncapi=asyncapi,
         jwt_settings=jwt_settings,
         client=client,
         backend=backend,

@@ -1,8 +1,10 @@
 // Shared helpers of the client's Node tests: the generated module, a fake
 // WebSocket driven by the test, and a manual clock.
 //
-// WSGEN_CLIENT_MODULE names the generated client (test_client_node.py
-// renders one and sets it).
+// WSGEN_CLIENT_MODULE names an endpoint's generated client, NAME_client.js
+// (test_client_node.py renders one and sets it). It re-exports the shared
+// core beside it (ws_client.js and the ws_*.js modules it imports), so the
+// tests reach the policy, the queue and the client through one module.
 
 import { pathToFileURL } from "node:url";
 

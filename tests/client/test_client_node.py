@@ -43,6 +43,9 @@ def test_node_suite_passes_on_the_generated_client(tmp_path: Path, client: str) 
     module = project / "src/shop/static/chat_client.js"
     assert module.is_file()
     assert (project / "src/shop/static/chat_client.d.ts").exists() == (client == "ts")
+    # The shared core is written once, beside the endpoint's module.
+    assert (project / "src/shop/static/ws_client.js").is_file()
+    assert (project / "src/shop/static/ws_client.d.ts").exists() == (client == "ts")
     tests = sorted(str(path) for path in HERE.glob("*.test.mjs"))
     assert tests
     run = subprocess.run(  # noqa: PLW1510 - asserted below
@@ -62,3 +65,4 @@ def test_no_client_files_with_client_none(tmp_path: Path) -> None:
     result = run_wsgen("chat", "--rooms", "--client", "none", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not list((project / "src/shop/static").glob("chat_client*"))
+    assert not list((project / "src/shop/static").glob("ws_*"))

@@ -1,10 +1,9 @@
 """Generated AsyncAPI documents pass the official AsyncAPI parser.
 
-wsgen generates into copies of examples; a small script run inside each
-generated project writes the endpoint's document (from ``asyncapi()``, and
-as the app serves it with ``WS_SERVE_ASYNCAPI``), and ``@asyncapi/parser``
-(``tests/asyncapi/validate.mjs``, run with node) must report no errors and
-list every frame type as a message.
+wsgen generates with ``--asyncapi`` into copies of examples; the document
+it writes beside the route module must parse with ``@asyncapi/parser``
+(``tests/asyncapi/validate.mjs``, run with node), with no errors, and list
+every frame type as a message. ``wsgen check`` keeps it fresh.
 
 Needs ``node`` (18 or newer); without it the tests skip, except under CI.
 The parser is installed with ``npm ci`` from the committed lockfile when
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, copy_example, run_wsgen
+from wsgen.manifest import content_hash
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,25 +37,6 @@ VALIDATOR = REPO / "tests" / "asyncapi"
 BASE_CLIENT = {"join_room", "leave_room", "message", "ping", "typing"}
 BASE_SERVER = {"connected", "pong", "error"}
 ROOM_SERVER = {"room_joined", "room_left", "user_joined", "user_left", "typing"}
-
-# Writes {"module": asyncapi(), "served": GET <path>/asyncapi.json} as JSON.
-DUMP = """\
-import importlib, json, os, sys
-from fastapi.testclient import TestClient
-
-route_module, app_ref, factory, name, out = sys.argv[1:]
-module = importlib.import_module(route_module)
-app_module, _, app_attr = app_ref.partition(":")
-app = getattr(importlib.import_module(app_module), app_attr)
-if factory == "1":
-    app = app()
-path = app.url_path_for(name + "_ws")
-os.environ["WS_SERVE_ASYNCAPI"] = "1"
-response = TestClient(app).get(path.rstrip("/") + "/asyncapi.json")
-response.raise_for_status()
-with open(out, "w", encoding="utf-8") as handle:
-    json.dump({"module": module.asyncapi(), "served": response.json()}, handle)
-"""
 
 CASES = {
     "app_package-auth-rooms-broadcast-vote": (
@@ -113,45 +94,12 @@ def expected_types(flags: list[str]) -> tuple[set[str], set[str]]:
     return client, server
 
 
-def dump_documents(project: Path, tmp_path: Path) -> dict[str, Any]:
-    """Run DUMP inside the generated project (its sources on sys.path)."""
+def document_path(project: Path) -> Path:
+    """The document the manifest lists for the endpoint ``chat``."""
     manifest = tomllib.loads((project / ".wsgen.toml").read_text())
-    record = manifest["endpoints"]["chat"]
-    context = record["context"]
-    route_module = context["route_module"]
-    # The directory that holds the top-level package of the route module.
-    suffix = route_module.replace(".", "/") + ".py"
-    (route_file,) = [path for path in record["files"] if path.endswith(suffix)]
-    source_root = project / route_file[: -len(suffix)]
-    script = tmp_path / "dump_asyncapi.py"
-    script.write_text(DUMP)
-    out = tmp_path / "documents.json"
-    env = {
-        **os.environ,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": os.pathsep.join([str(source_root), str(project)]),
-    }
-    env.pop("WS_SERVE_ASYNCAPI", None)
-    run = subprocess.run(  # noqa: PLW1510 - asserted below
-        [
-            sys.executable,
-            str(script),
-            route_module,
-            record["app"],
-            "1" if context["app_factory"] else "0",
-            "chat",
-            str(out),
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    documents: dict[str, Any] = json.loads(out.read_text())
-    return documents
+    files = manifest["endpoints"]["chat"]["files"]
+    (path,) = [p for p in files if p.endswith("chat.asyncapi.json")]
+    return project / path
 
 
 def parse(node: str, files: list[Path]) -> list[dict[str, Any]]:
@@ -173,36 +121,58 @@ def test_generated_asyncapi_documents_parse(
 ) -> None:
     example, flags = CASES[case]
     project = copy_example(example, tmp_path)
-    result = run_wsgen("chat", *flags, "--yes", cwd=project)
+    result = run_wsgen("chat", *flags, "--asyncapi", "--yes", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    documents = dump_documents(project, tmp_path)
-    files = []
-    for kind, document in documents.items():
-        path = tmp_path / f"{kind}.asyncapi.json"
-        path.write_text(json.dumps(document, indent=2))
-        files.append(path)
-    reports = parse(node, files)
+    (report,) = parse(node, [document_path(project)])
     client, server = expected_types(flags)
-    for report in reports:
-        assert report["errors"] == [], report
-        assert report["warnings"] == [], report
-        names = {(m["id"].split("_", 1)[0], m["name"]) for m in report["messages"]}
-        assert names == {("client", t) for t in client} | {
-            ("server", t) for t in server
-        }
-        actions = {
-            (op["action"], name)
-            for op in report["operations"]
-            for name in op["messages"]
-        }
-        assert actions == {("receive", t) for t in client} | {
-            ("send", t) for t in server
-        }
-    module, served = documents["module"], documents["served"]
-    served_path = served["channels"]["chat"]["address"]
-    assert served_path.endswith(module["channels"]["chat"]["address"])
-    assert served["servers"]["default"]["host"] == "testserver"
-    assert served["components"] == module["components"]
+    assert report["errors"] == [], report
+    assert report["warnings"] == [], report
+    names = {(m["id"].split("_", 1)[0], m["name"]) for m in report["messages"]}
+    assert names == {("client", t) for t in client} | {("server", t) for t in server}
+    actions = {
+        (op["action"], name) for op in report["operations"] for name in op["messages"]
+    }
+    assert actions == {("receive", t) for t in client} | {("send", t) for t in server}
+
+
+def test_the_document_is_opt_in_recorded_and_kept_fresh(tmp_path: Path) -> None:
+    project = copy_example("app_package", tmp_path)
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(project.rglob("*.asyncapi.json"))
+    assert not list(project.rglob("asyncapi.py"))
+
+    result = run_wsgen(
+        "upgrade", "chat", "--asyncapi", "--yes", "--no-verify", cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = document_path(project)
+    fresh = document.read_text()
+    assert json.loads(fresh)["channels"]["chat"]["address"] == "/ws/chat"
+    # A re-run without the flag keeps it: the manifest recorded it.
+    result = run_wsgen("chat", "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert document.read_text() == fresh
+    assert run_wsgen("check", cwd=project).returncode == 0
+
+    # As an older wsgen wrote it, unedited: check reports it stale (exit 6).
+    older = fresh.replace('"typing"', '"typing_old"')
+    document.write_text(older)
+    manifest = project / ".wsgen.toml"
+    recorded = content_hash(fresh.encode())
+    manifest.write_text(
+        manifest.read_text().replace(recorded, content_hash(older.encode()))
+    )
+    check = run_wsgen("check", cwd=project)
+    assert check.returncode == 6, check.stdout + check.stderr
+    assert "chat.asyncapi.json" in check.stdout
+
+    result = run_wsgen(
+        "upgrade", "chat", "--no-asyncapi", "--yes", "--no-verify", cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not document.exists()
+    assert run_wsgen("check", cwd=project).returncode == 0
 
 
 def test_validator_reports_errors(node: str, tmp_path: Path) -> None:

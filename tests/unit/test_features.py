@@ -109,3 +109,29 @@ def test_the_core_runtime_imports_no_optional_library() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_files_written_once_per_project_follow_the_features() -> None:
+    def names(*option_sets: dict[str, Any]) -> set[str]:
+        return features.project_file_names(features.union(option_sets))
+
+    assert names({}) == {"test_ws_runtime.py"}
+    assert names({"auth": True}) == {"test_ws_runtime.py", "test_ws_auth.py"}
+    assert "test_ws_redis.py" in names({"backend": "redis"})
+    js = names({"client": "js"})
+    assert {"ws_client.js", "ws_policy.js", "ws_requests.js"} <= js
+    assert "ws_client.d.ts" not in js
+    assert "ws_client.d.ts" in names({"client": "ts"})
+    # A copier template brings the endpoint's files: no built-in client core.
+    assert names({"client": "js", "template": "gh:team/ws"}) == {"test_ws_runtime.py"}
+    # Kept while any endpoint needs them.
+    assert "test_ws_auth.py" in names({"auth": True}, {"auth": False})
+
+
+def test_the_asyncapi_document_only_when_asked_for() -> None:
+    def templates(**options: Any) -> list[str]:
+        return [t for f in features.features_of(options) for t in f.templates]
+
+    assert not any("asyncapi" in t for t in templates(auth=True, rooms=True))
+    assert "endpoint/{{name}}.asyncapi.json.jinja" in templates(asyncapi=True)
+    assert "asyncapi" not in modules(asyncapi=True)

@@ -49,9 +49,6 @@ Environment variables (defaults in brackets):
     Name of the HTTP-only cookie read by the ``cookie`` transport.
 ``WS_AUTH_TIMEOUT`` [5]
     Seconds the ``message`` transport waits for the ``auth`` frame (4001).
-``WS_SERVE_ASYNCAPI`` [off]
-    ``1``, ``true``, ``yes`` or ``on``: serve each endpoint's AsyncAPI 3.0
-    document at ``GET <endpoint path>/asyncapi.json`` (see ``asyncapi.py``).
 
 JWT settings are read at connect time by ``auth.py`` (so a secret rotated
 in the environment applies to the next connection): ``WS_JWT_SECRET``
