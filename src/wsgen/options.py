@@ -25,6 +25,7 @@ class EndpointOptions:
     template: str | None = None  # a copier template for the endpoint's files
     app: str | None = None  # MODULE:ATTR; None: discovered
     accelerator: str | None = None  # a server integration; None: none
+    auth_with: str | None = None  # the host's MODULE:FUNC checking tokens
 
     @classmethod
     def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
@@ -40,6 +41,7 @@ class EndpointOptions:
             template=options.get("template"),
             app=options.get("app"),
             accelerator=options.get("accelerator"),
+            auth_with=options.get("auth_with"),
         )
 
 
@@ -62,6 +64,7 @@ class Choices:
     template: str | None = None
     app: str | None = None
     accelerator: str | None = None
+    auth_with: str | None = None  # "none": back to wsgen's own JWT checks
 
     def over(self, base: EndpointOptions) -> EndpointOptions:
         given = {

@@ -69,8 +69,23 @@ def runtime_context(layout: Layout) -> dict[str, Any]:
     return {
         "runtime_module": layout.runtime_module,
         "jwt": jwt,
+        # The claim naming the user when the host's own tokens use another.
+        "user_claim": layout.user_claim or "sub",
         "wsgen_version": __version__,
     }
+
+
+ROUTER_LIFESPANS_SINCE = (0, 112, 2)
+
+
+def _auth_with(spec: Spec, layout: Layout) -> dict[str, str] | None:
+    """The host's token check, imported as the host imports its modules."""
+    if spec.auth_with is None:
+        return None
+    module, _, func = spec.auth_with.partition(":")
+    if layout.target.relative_imports and module.startswith(layout.package + "."):
+        module = relative_module(layout.routes_module, module)
+    return {"module": module, "func": func, "ref": spec.auth_with}
 
 
 def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
@@ -95,6 +110,10 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
             else layout.runtime_module
         ),
         "route_module": route_module,
+        "auth_with": _auth_with(spec, layout),
+        # FastAPI before 0.112.2 does not run a router's lifespan.
+        "router_events": layout.fastapi_ceiling is not None
+        and layout.fastapi_ceiling < ROUTER_LIFESPANS_SINCE,
         "app_module": layout.app.module,
         "app_attr": layout.app.export,
         "app_factory": layout.app.export_is_factory,
