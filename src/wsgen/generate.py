@@ -323,7 +323,7 @@ def build_generation(
         short = hostfit.short_secret_warning(layout, _env_texts(root, layout))
         if short and spec.auth_with is None:
             plan.warnings.append(short)
-    if set(serving) & set(deps.missing):
+    if set(serving.values()) & set(deps.missing):
         plan.notes.append(
             "your server (uvicorn) has no WebSocket library of its own:"
             f" {', '.join(serving.values())} is added (as uvicorn[standard] would)"
