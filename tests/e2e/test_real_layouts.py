@@ -211,7 +211,8 @@ def floor_versions() -> dict[str, str]:
     """The oldest versions the README says the generated code supports."""
     readme = (REPO / "README.md").read_text()
     found = re.search(
-        r"FastAPI ([\d.]+), Starlette ([\d.]+) and httpx ([\d.]+)", readme
+        r"FastAPI (\d[\d.]*\d), Starlette (\d[\d.]*\d) and httpx (\d[\d.]*\d)",
+        readme,
     )
     assert found, "the README states the oldest supported versions"
     return dict(zip(("fastapi", "starlette", "httpx"), found.groups(), strict=True))
