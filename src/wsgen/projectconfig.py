@@ -109,7 +109,6 @@ class ProjectConfig:
             return 1
         return None
 
-
     def locked(self, name: str) -> bool:
         """Whether a lock file installs `name`."""
         pattern = re.compile(_LOCKED.format(name=re.escape(name)), re.MULTILINE)

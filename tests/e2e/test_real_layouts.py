@@ -325,6 +325,15 @@ def test_auth_with_the_hosts_own_token_check(tmp_path: Path) -> None:
     assert served.returncode == 0, served.stderr[-3000:]
     assert "user 7" in served.stdout
     assert "closed 4001 not an access token" in served.stdout
+    # the host's function is imported where ruff's isort puts it
+    endpoint = project / "app/api/routes/chat.py"
+    assert "import verify_token as check_host_token" in endpoint.read_text()
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "I,F",
+         str(endpoint)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
 
     # a re-run without the flag keeps the recorded choice
     second = run_wsgen("chat", "--yes", cwd=project)
