@@ -78,7 +78,7 @@ def runtime_context(layout: Layout) -> dict[str, Any]:
 ROUTER_LIFESPANS_SINCE = (0, 112, 2)
 
 
-def _auth_with(spec: Spec, layout: Layout) -> dict[str, str] | None:
+def _auth_with(spec: Spec, layout: Layout) -> dict[str, Any] | None:
     """The host's token check, imported as the host imports its modules."""
     if spec.auth_with is None:
         return None
