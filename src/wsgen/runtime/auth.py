@@ -15,7 +15,7 @@ Transports, enabled by ``WS_AUTH_TRANSPORTS`` and tried in this order:
 The handshake is accepted first and then closed with a code the client can
 read: 4001 unauthenticated, 4003 forbidden, 4009 token expired, 1011 when
 the server cannot check tokens. On an open connection an ``auth`` frame
-with a fresh token for the same ``sub`` replaces the token (answered by
+with a fresh token for the same user replaces the token (answered by
 ``{"type": "auth_ok", "expires_at": ...}``), so the connection outlives
 the first token's ``exp``; otherwise it is closed with 4009 at ``exp``.
 Keys and tokens are never logged.
