@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from wsgen.hostfit import serving_requirements
+from tests.unit.test_discover import APP, layout_of
+from wsgen.hostfit import serving_requirements, short_secret_warning
 from wsgen.projectconfig import ProjectConfig
 
 
@@ -66,3 +69,60 @@ def test_plain_uvicorn_gets_a_websocket_library(
 ) -> None:
     wanted = serving_requirements(requirements(text, locks))
     assert (wanted == {"websockets": "websockets>=10.4"}) is added
+
+
+SETTINGS = """
+from pydantic_settings import BaseSettings
+
+
+class Settings(BaseSettings):
+    SECRET_KEY: str = {default}
+    ALGORITHM: str = "HS256"
+
+
+settings = Settings()
+"""
+
+
+@pytest.mark.parametrize(
+    ("default", "env", "warned"),
+    [
+        ('"changethis"', {}, True),
+        ("secrets.token_urlsafe(32)", {}, False),
+        ("secrets.token_urlsafe(32)", {".env": "SECRET_KEY=changethis\n"}, True),
+        ('"' + "s" * 40 + '"', {".env": "# SECRET_KEY=short\n"}, False),
+    ],
+)
+def test_a_host_secret_too_short_for_hs256_is_warned(
+    tmp_path: Path, default: str, env: dict[str, str], warned: bool
+) -> None:
+    layout = layout_of(
+        tmp_path,
+        {"app/__init__.py": "", "app/main.py": APP,
+         "app/config.py": SETTINGS.format(default=default)},
+    )  # fmt: skip
+    warning = short_secret_warning(layout, env)
+    assert (warning is not None) is warned
+    if warning:
+        assert "every connection would close 1011" in warning
+
+
+@pytest.mark.parametrize(
+    ("creator", "claim"),
+    [
+        ('{"user_id": uid, "exp": exp, "type": "access"}', "user_id"),
+        ('{"sub": str(uid), "exp": exp}', "sub"),
+        ('{"identifier": uid, "exp": exp}', "identifier"),
+        ('{"sub": str(uid), "user_id": uid, "exp": exp}', None),
+        ("dict(email=uid, exp=exp)", "email"),
+    ],
+)
+def test_the_user_claim_of_the_hosts_tokens(
+    tmp_path: Path, creator: str, claim: str | None
+) -> None:
+    security = f"def create_access_token(uid, exp):\n    return {creator}\n"
+    layout = layout_of(
+        tmp_path,
+        {"app/__init__.py": "", "app/main.py": APP, "app/security.py": security},
+    )
+    assert layout.user_claim == claim
