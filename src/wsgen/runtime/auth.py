@@ -69,7 +69,9 @@ UNAVAILABLE: Final = "authentication unavailable"
 INVALID: Final = "invalid token"
 NOT_ACCESS: Final = "not an access token"
 # ``type``/``token_type`` values of tokens that may open a connection.
-ACCESS_TYPES: Final = frozenset({"access", "access_token", "bearer", "jwt", "at+jwt"})
+ACCESS_TYPES: Final = frozenset(
+    {"access", "access_token", "bearer", "jwt", "at+jwt"},
+)
 # A host's token check: a token in, the user (or None) out.
 Verify = Callable[[str], Any]
 
