@@ -269,6 +269,12 @@ def new(
     no_host_jwt: bool = typer.Option(
         False, "--no-host-jwt", help="Ignore the host's JWT settings: WS_JWT_* only."
     ),
+    auth_with: str | None = typer.Option(
+        None,
+        "--auth-with",
+        help="Check tokens with your own function, MODULE:FUNC (implies --auth;"
+        " none: wsgen's JWT checks).",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
     ),
@@ -301,8 +307,10 @@ def new(
     from wsgen.spec import normalize_jwt_settings
 
     try:
+        if auth is None and auth_with not in (None, "none"):
+            auth = True  # a token check of the host's is authentication
         given = Choices(
-            auth=auth, rooms=rooms, broadcast=broadcast,
+            auth=auth, rooms=rooms, broadcast=broadcast, auth_with=auth_with,
             message_types=tuple(message_type) or None, path=path, client=client,
             backend=backend, template=template, app=app_ref, accelerator=accelerator,
             asyncapi=asyncapi,
@@ -384,6 +392,7 @@ def _generate(
         template_ref=template_ref,
         accelerator=chosen.accelerator,
         asyncapi=chosen.asyncapi,
+        auth_with=chosen.auth_with,
     )
     root = project_root(project)
     generation = build_generation(

@@ -49,6 +49,17 @@ _MAY_DEFINE_AUTH = re.compile(
     + "|".join(sorted(AUTH_FUNCTION_NAMES))
     + r")\("
 )
+# Claims that name the user in the tokens a host creates.
+USER_CLAIMS = (
+    "sub",
+    "user_id",
+    "uid",
+    "userId",
+    "identifier",
+    "id",
+    "username",
+    "email",
+)
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -87,6 +98,7 @@ class JwtSettings:
     secret: str
     algorithm: str | None
     file: str
+    default: str | None = None  # the secret's literal default in the class
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,9 @@ class Layout:
     ruff_line_length: int | None
     route_paths: dict[str, str] = field(default_factory=dict)  # path -> "file:line"
     notes: tuple[str, ...] = ()
+    app_lifespan: bool = False  # FastAPI(lifespan=...): the app has its own
+    fastapi_ceiling: tuple[int, ...] | None = None  # the newest it may install
+    user_claim: str | None = None  # from the host's token-creating code
 
     def module_file(self, module: str) -> str:
         parts = module.split(".")
@@ -649,20 +664,22 @@ def find_jwt_settings(
                 functions.append(f"{rel}:{stmt.name}")
         if settings is not None:
             continue
-        classes: dict[str, tuple[str, str | None]] = {}
+        classes: dict[str, tuple[str, str | None, str | None]] = {}
         for stmt in tree.body:
             if not isinstance(stmt, ast.ClassDef):
                 continue
             fields = {n for s in stmt.body for n in assigned_names(s)}
             secret = next((n for n in SECRET_NAMES if n in fields), None)
             algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+            default = _literal_default(stmt, secret) if secret else None
             # `class Settings(AppSettings, CryptSettings)`: a mixin's fields count
             for base in (dotted(b) for b in stmt.bases):
                 inherited = classes.get(base or "")
                 if inherited and secret is None:
                     secret, algorithm = inherited[0], algorithm or inherited[1]
+                    default = inherited[2]
             if secret:
-                classes[stmt.name] = (secret, algorithm)
+                classes[stmt.name] = (secret, algorithm, default)
         for stmt in tree.body:
             value = assigned_value(stmt)
             if (
@@ -670,13 +687,69 @@ def find_jwt_settings(
                 and call_name(value) in classes
                 and assigned_names(stmt)
             ):
-                secret, algorithm = classes[call_name(value) or ""]
+                secret, algorithm, default = classes[call_name(value) or ""]
                 _, module = module_of(files, rel)
                 settings = JwtSettings(
-                    module, assigned_names(stmt)[0], secret, algorithm, rel
+                    module, assigned_names(stmt)[0], secret, algorithm, rel, default
                 )
                 break
     return settings, tuple(functions)
+
+
+def _literal_default(cls: ast.ClassDef, name: str) -> str | None:
+    """`SECRET_KEY: str = "changethis"`: the string a settings field defaults to."""
+    for stmt in cls.body:
+        if name in assigned_names(stmt):
+            return string_value(assigned_value(stmt))
+    return None
+
+
+def token_user_claim(
+    files: ProjectFiles, auth_functions: tuple[str, ...]
+) -> str | None:
+    """The claim the host's `create_access_token` puts the user in, when one
+    is certain: dict literals in its body and in the calls to it name exactly
+    one of USER_CLAIMS."""
+    creators = [f for f in auth_functions if f.endswith(":create_access_token")]
+    if not creators:
+        return None
+    found: set[str] = set()
+
+    def keys_of(node: ast.AST) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Dict):
+                found.update(k for k in map(string_value, sub.keys) if k in USER_CLAIMS)
+            elif isinstance(sub, ast.Call) and call_name(sub) == "dict":
+                found.update(k.arg for k in sub.keywords if k.arg in USER_CLAIMS)
+
+    for ref in creators:
+        tree = files.try_tree(ref.split(":")[0])
+        for stmt in tree.body if tree else []:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                stmt.name == "create_access_token"
+            ):
+                keys_of(stmt)
+    for rel, text in files.texts.items():
+        if "create_access_token(" not in text or (tree := files.try_tree(rel)) is None:
+            continue
+        for node in ast.walk(tree):
+            name = call_name(node) if isinstance(node, ast.Call) else None
+            if name and name.rpartition(".")[2] == "create_access_token":
+                keys_of(node)
+    return found.pop() if len(found) == 1 else None
+
+
+def app_has_lifespan(files: ProjectFiles, app: AppCandidate) -> bool:
+    """Whether the app is created with a `lifespan=` of its own."""
+    tree = files.try_tree(app.file)
+    for node in ast.walk(tree) if tree else []:
+        if (
+            isinstance(node, ast.Call)
+            and node.lineno == app.line
+            and (call_name(node) or "").rpartition(".")[2] == "FastAPI"
+        ):
+            return any(k.arg == "lifespan" for k in node.keywords)
+    return False
 
 
 def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
@@ -707,7 +780,8 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     fields = {n for s in owner.body for n in assigned_names(s)} if owner else set()
     secret = next((n for n in SECRET_NAMES if n in fields), SECRET_NAMES[0])
     algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
-    return JwtSettings(module, attr, secret, algorithm, rel)
+    default = _literal_default(owner, secret) if owner else None
+    return JwtSettings(module, attr, secret, algorithm, rel, default)
 
 
 def existing_route_paths(
@@ -827,6 +901,9 @@ def discover(
         ruff_line_length=config.ruff_line_length,
         route_paths=existing_route_paths(files, set(owned_files), app, target),
         notes=tuple(notes),
+        app_lifespan=app_has_lifespan(files, app),
+        fastapi_ceiling=config.fastapi_ceiling(),
+        user_claim=token_user_claim(files, auth_functions),
     )
 
 

@@ -35,6 +35,7 @@ ERROR_CODES = {
     "no_manifest": "wsgen has generated nothing here",
     "unknown_endpoint": "no endpoint of that name in the manifest",
     "pydantic_v1": "the project uses pydantic v1",
+    "fastapi_too_old": "the project's FastAPI cannot run the endpoint's start-up and shutdown",
     "path_taken": "the URL path is already used",
     "unsafe_edit": "the router cannot be registered safely; add two lines by hand",
     "conflict": "files exist and differ (or a folder is where a file goes)",

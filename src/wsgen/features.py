@@ -99,6 +99,13 @@ UVICORN_ACCELERATOR = Feature(
     requirements={"uvicorn": "uvicorn>=0.52.1"},
     import_names={"uvicorn": "uvicorn"},
 )
+# Not an option: added when the host's ASGI server has no WebSocket library
+# (plain `uvicorn`); the host keeps it, as it keeps its other dependencies.
+WEBSOCKET_SERVER = Feature(
+    "websocket_server",
+    requirements={"websockets": "websockets>=10.4"},
+    import_names={"websockets": "websockets"},
+)
 
 ALL = (
     CORE,

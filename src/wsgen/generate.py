@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wsgen import __version__, features
+from wsgen import __version__, features, hostfit
 from wsgen.deps import plan_dependencies
 from wsgen.discover import Layout, discover, layout_summary
 from wsgen.errors import RefusedError, UsageError, require_folder
@@ -158,6 +158,9 @@ def build_generation(
             hint="Upgrade to pydantic>=2 (FastAPI supports it since 0.100) and re-run.",
             code="pydantic_v1",
         )
+    fit_notes = hostfit.fastapi_notes(layout)
+    if spec.auth_with is not None:
+        hostfit.check_auth_with(files, spec.auth_with)
     _check_name_is_free(spec, layout, files, owned)
     for other, record in manifest.endpoints.items():
         if other != spec.name and record.options.get("path") == spec.path:
@@ -188,7 +191,8 @@ def build_generation(
         rt_context, layout.runtime_dir, features.runtime_modules(wanted)
     )
     shared += renderer.project(ep_context, wanted)
-    deps = plan_dependencies(config, features.requirements(wanted))
+    serving = hostfit.serving_requirements(config)
+    deps = plan_dependencies(config, {**features.requirements(wanted), **serving})
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime
     # is shared by every endpoint, so it stays wsgen's.
@@ -314,6 +318,17 @@ def build_generation(
         )
     if layout.auth_functions and spec.auth:
         plan.notes.append("your auth helpers: " + ", ".join(layout.auth_functions))
+    plan.notes.extend(fit_notes)
+    if spec.auth:
+        plan.notes.extend(hostfit.auth_notes(layout, spec.auth_with))
+        short = hostfit.short_secret_warning(layout, _env_texts(root, layout))
+        if short and spec.auth_with is None:
+            plan.warnings.append(short)
+    if set(serving.values()) & set(deps.missing):
+        plan.notes.append(
+            "your server (uvicorn) has no WebSocket library of its own:"
+            f" {', '.join(serving.values())} is added (as uvicorn[standard] would)"
+        )
     if layout.target.mount_line is not None:
         plan.notes.append(
             f"the include goes before the catch-all mount at {layout.target.file} line {layout.target.mount_line}"
@@ -335,6 +350,23 @@ def build_generation(
             + ", ".join(plan.dependencies_manual)
         )
     return Generation(plan, layout, manifest_text)
+
+
+def _env_texts(root: Path, layout: Layout) -> dict[str, str]:
+    """The `.env` files the host's settings read (the project's own, or the
+    one above it when the settings point there)."""
+    candidates = [".env"]
+    if layout.jwt is not None:
+        settings = root / layout.jwt.file
+        text = settings.read_text("utf-8", "replace") if settings.is_file() else ""
+        if "../.env" in text:
+            candidates.append("../.env")
+    texts = {}
+    for rel in candidates:
+        path = root / rel
+        if path.is_file():
+            texts[rel] = path.read_text("utf-8", "replace")
+    return texts
 
 
 def _from_template(
@@ -568,6 +600,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         **({"template": spec.template} if spec.template else {}),
         **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
         **({"asyncapi": True} if spec.asyncapi else {}),
+        **({"auth_with": spec.auth_with} if spec.auth_with else {}),
     }
 
 

@@ -26,6 +26,7 @@ class EndpointOptions:
     app: str | None = None  # MODULE:ATTR; None: discovered
     accelerator: str | None = None  # a server integration; None: none
     asyncapi: bool = False  # an AsyncAPI 3.0 document beside the route module
+    auth_with: str | None = None  # the host's MODULE:FUNC checking tokens
 
     @classmethod
     def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
@@ -42,6 +43,7 @@ class EndpointOptions:
             app=options.get("app"),
             accelerator=options.get("accelerator"),
             asyncapi=bool(options.get("asyncapi")),
+            auth_with=options.get("auth_with"),
         )
 
 
@@ -65,6 +67,7 @@ class Choices:
     app: str | None = None
     accelerator: str | None = None
     asyncapi: bool | None = None
+    auth_with: str | None = None  # "none": back to wsgen's own JWT checks
 
     def over(self, base: EndpointOptions) -> EndpointOptions:
         given = {

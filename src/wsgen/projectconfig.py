@@ -23,6 +23,9 @@ _LOCKED_PYDANTIC = re.compile(
     r'^name\s*=\s*"pydantic"\s*\n(?:[^\[\n][^\n]*\n)*?version\s*=\s*"(\d+)\.',
     re.MULTILINE,
 )
+# A locked package: `name = "fastapi"` and, a few lines on, its version.
+_LOCKED = r'^name\s*=\s*"{name}"\s*\n(?:[^\[\n][^\n]*\n)*?version\s*=\s*"([^"]+)"'
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
 REQUIREMENTS_FILES = (
     "requirements.txt",
     "requirements/base.txt",
@@ -105,6 +108,59 @@ class ProjectConfig:
         if any("from pydantic import BaseSettings" in text for text in sources):
             return 1
         return None
+
+    def locked(self, name: str) -> bool:
+        """Whether a lock file installs `name`."""
+        pattern = re.compile(_LOCKED.format(name=re.escape(name)), re.MULTILINE)
+        return any(pattern.search(text) for text in self.lock_texts)
+
+    def fastapi_ceiling(self) -> tuple[int, ...] | None:
+        """The newest FastAPI the host can install, when it is held back:
+        the locked or pinned version, or an upper bound (`<0.112`, `~=0.110.0`,
+        Poetry's `^0.110`); None when any recent FastAPI may be installed."""
+        pattern = re.compile(_LOCKED.format(name="fastapi"), re.MULTILINE)
+        for text in self.lock_texts:
+            locked = pattern.search(text)
+            if locked:
+                return _version(locked.group(1))
+        _, _, raw = self.declared()
+        for spec in raw:
+            if requirement_name(spec) != "fastapi":
+                continue
+            spec = spec.split("#", 1)[0].split(";", 1)[0]
+            pinned = re.search(r"===?\s*([\d.]+)", spec)
+            if pinned:
+                return _version(pinned.group(1))
+            below = re.search(r"<=?\s*([\d.]+)", spec)
+            if below:
+                version = _version(below.group(1))
+                # `<0.112.2` allows less than that; `<=` allows it.
+                return version if "<=" in spec else _just_below(version)
+            # ~=0.110.0 and Poetry's ^0.110 / ~0.110 stay below 0.111
+            compatible = re.search(r"(~=|\^|~)\s*([\d.]+)", spec)
+            if compatible:
+                version = _version(compatible.group(2))
+                keep = 2 if compatible.group(1) != "~=" or len(version) > 2 else 1
+                if compatible.group(1) == "^" and version[0] > 0:
+                    keep = 1
+                head = version[:keep]
+                return _just_below((*head[:-1], head[-1] + 1))
+        return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    found = _VERSION.match(text)
+    return tuple(int(p) for p in found.group(0).split(".")) if found else (0,)
+
+
+def _just_below(version: tuple[int, ...]) -> tuple[int, ...]:
+    """A stand-in for the newest version below `version` (`<0.112` -> 0.111.999)."""
+    parts = list(version) + [0] * (3 - len(version))
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] > 0:
+            parts[index] -= 1
+            return (*parts[: index + 1], *([999] * (len(parts) - index - 1)))
+    return (0,)
 
 
 def _poetry_version(value: Any) -> str:

@@ -69,12 +69,41 @@ def runtime_context(layout: Layout) -> dict[str, Any]:
     return {
         "runtime_module": layout.runtime_module,
         "jwt": jwt,
+        # The claim naming the user when the host's own tokens use another.
+        "user_claim": layout.user_claim or "sub",
         "wsgen_version": __version__,
     }
 
 
+ROUTER_LIFESPANS_SINCE = (0, 112, 2)
+
+
+def _auth_with(spec: Spec, layout: Layout) -> dict[str, Any] | None:
+    """The host's token check, imported as the host imports its modules."""
+    if spec.auth_with is None:
+        return None
+    module, _, func = spec.auth_with.partition(":")
+    if layout.target.relative_imports and module.startswith(layout.package + "."):
+        module = relative_module(layout.routes_module, module)
+    runtime = _runtime_import(layout)
+    first = _isort_key(module) < _isort_key(runtime)
+    return {"module": module, "func": func, "ref": spec.auth_with, "first": first}
+
+
+def _isort_key(module: str) -> tuple[int, int, str]:
+    """Where ruff's isort puts `from MODULE import ...` among first-party
+    imports: absolute ones first, then relative ones, furthest first."""
+    dots = len(module) - len(module.lstrip("."))
+    return (1 if dots else 0, -dots, module.lstrip(".").lower())
+
+
+def _runtime_import(layout: Layout) -> str:
+    if layout.target.relative_imports:
+        return relative_module(layout.routes_module, layout.runtime_module)
+    return layout.runtime_module
+
+
 def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
-    relative = layout.target.relative_imports
     route_module = f"{layout.routes_module}.{spec.name}"
     return {
         **runtime_context(layout),
@@ -89,12 +118,12 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "message_types": [
             {"name": t.name, "class_name": t.class_name} for t in spec.message_types
         ],
-        "runtime_import": (
-            relative_module(layout.routes_module, layout.runtime_module)
-            if relative
-            else layout.runtime_module
-        ),
+        "runtime_import": _runtime_import(layout),
         "route_module": route_module,
+        "auth_with": _auth_with(spec, layout),
+        # FastAPI before 0.112.2 does not run a router's lifespan.
+        "router_events": layout.fastapi_ceiling is not None
+        and layout.fastapi_ceiling < ROUTER_LIFESPANS_SINCE,
         "app_module": layout.app.module,
         "app_attr": layout.app.export,
         "app_factory": layout.app.export_is_factory,

@@ -52,6 +52,9 @@ class Spec:
     # TCP_USER_TIMEOUT), written only when asked for.
     accelerator: str = "none"
     asyncapi: bool = False  # the endpoint's AsyncAPI 3.0 document, as a file
+    # MODULE:FUNC of the host's token check the endpoint calls; None: JWTs
+    # are checked by the runtime.
+    auth_with: str | None = None
     # A copier template (folder or git URL, as copier_source.resolve_source
     # gives it) for the endpoint's files instead of the built-in ones.
     template: str | None = None
@@ -146,6 +149,7 @@ def build_spec(
     template_ref: str | None = None,
     accelerator: str | None = None,
     asyncapi: bool = False,
+    auth_with: str | None = None,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -191,10 +195,26 @@ def build_spec(
             f"--accelerator {accelerator!r} is not one of {', '.join(ACCELERATORS)}.",
             hint="Use --accelerator uvicorn (served by uvicorn) or leave it out.",
         )
+    if auth_with == "none":
+        auth_with = None
+    if auth_with is not None:
+        auth_with = auth_with.strip()
+        if not _SETTINGS_REF.match(auth_with):
+            raise UsageError(
+                f"--auth-with {auth_with!r} is not MODULE:FUNC.",
+                hint="Give e.g. --auth-with app.core.security:verify_token"
+                " (or none for wsgen's own JWT checks).",
+            )
+        if not auth:
+            raise UsageError(
+                "--auth-with checks tokens, and the endpoint has no --auth.",
+                hint="Add --auth.",
+            )
     return Spec(
         name=name,
         accelerator=accelerator,
         asyncapi=asyncapi,
+        auth_with=auth_with,
         jwt_settings=jwt_settings,
         client=client,
         backend=backend,

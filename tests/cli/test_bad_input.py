@@ -250,6 +250,19 @@ CASES: dict[str, Case] = {
         example="single_file",
         files={"requirements.txt": "fastapi==0.99\npydantic<2\n"},
     ),
+    "fastapi-too-old-with-app-lifespan": Case(
+        ["chat", "--yes"],
+        EXIT_REFUSED,
+        "does not run a router's lifespan",
+        example=None,
+        files={
+            "requirements.txt": "fastapi==0.110.0\n",
+            "main.py": "from contextlib import asynccontextmanager\n\n"
+            "from fastapi import FastAPI\n\n\n@asynccontextmanager\n"
+            "async def lifespan(app):\n    yield\n\n\n"
+            "app = FastAPI(lifespan=lifespan)\n",
+        },
+    ),
     "pydantic-v1-poetry-table": Case(
         ["chat", "--yes"],
         EXIT_REFUSED,
@@ -517,6 +530,7 @@ CODES = {
     "invalid-pyproject": "invalid_config",
     "invalid-manifest": "invalid_manifest",
     "pydantic-v1": "pydantic_v1",
+    "fastapi-too-old-with-app-lifespan": "fastapi_too_old",
     "unsafe-registration": "unsafe_edit",
     "path-taken-by-route": "path_taken",
     "conflicting-test-file": "conflict",

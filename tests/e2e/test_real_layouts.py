@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +164,186 @@ def test_factory_app_runs_from_inside_src(tmp_path: Path) -> None:
     assert "a-development-secret" in served.stdout, "the mixin's SECRET_KEY is used"
 
 
+# --- 4. FastAPI older than 0.112.2 (router lifespans do not run) ---------------
+
+
+def plan_of(project: Path, *args: str) -> dict[str, Any]:
+    result = run_wsgen("chat", *FLAGS, "--dry-run", "--json", *args, cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)
+    return plan
+
+
+def test_old_fastapi_starts_the_endpoint_with_router_events(tmp_path: Path) -> None:
+    project = copy_fixture("old_fastapi", tmp_path)
+    notes = " ".join(plan_of(project)["notes"])
+    assert "FastAPI 0.110.0 does not run a router's lifespan" in notes
+    generate_run_rerun_destroy(project, tests_in=project)
+
+    run_wsgen("chat", *FLAGS, "--yes", "--no-verify", cwd=project)
+    endpoint = (project / "app/routers/chat.py").read_text()
+    assert "APIRouter(on_startup=[start], on_shutdown=[stop])" in endpoint
+
+
+def test_old_fastapi_with_a_lifespan_of_its_own_is_refused(tmp_path: Path) -> None:
+    project = copy_fixture("old_fastapi", tmp_path)
+    main = project / "app/main.py"
+    main.write_text(
+        main.read_text()
+        .replace(
+            "from fastapi", "from contextlib import asynccontextmanager\n\nfrom fastapi"
+        )
+        .replace(
+            'app = FastAPI(title="Inventory")',
+            "@asynccontextmanager\nasync def lifespan(app):\n    yield\n\n\n"
+            'app = FastAPI(title="Inventory", lifespan=lifespan)',
+        )
+    )
+    before = snapshot(project)
+    result = run_wsgen("chat", *FLAGS, "--yes", "--json", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(result.stdout)["code"] == "fastapi_too_old"
+    assert "Upgrade FastAPI to 0.112.2 or later" in result.stderr
+    assert snapshot(project) == before
+
+
+def floor_versions() -> dict[str, str]:
+    """The oldest versions the README says the generated code supports."""
+    readme = (REPO / "README.md").read_text()
+    found = re.search(
+        r"FastAPI (\d[\d.]*\d), Starlette (\d[\d.]*\d) and httpx (\d[\d.]*\d)",
+        readme,
+    )
+    assert found, "the README states the oldest supported versions"
+    return dict(zip(("fastapi", "starlette", "httpx"), found.groups(), strict=True))
+
+
+VERSIONS = """
+import fastapi, httpx, starlette
+print(fastapi.__version__, starlette.__version__, httpx.__version__)
+"""
+
+
+@pytest.mark.floor
+def test_generated_code_passes_on_the_oldest_supported_versions(
+    tmp_path: Path,
+) -> None:
+    """A venv with the README's oldest FastAPI, Starlette and httpx (from the
+    package index pip reaches) runs the generated tests of a host pinned
+    to that FastAPI."""
+    project = copy_fixture("old_fastapi", tmp_path)
+    floor = floor_versions()
+    requirements = project / "requirements.txt"
+    requirements.write_text(f"fastapi=={floor['fastapi']}\n")
+    result = run_wsgen(
+        "chat", *FLAGS, "--broadcast", "--yes", "--no-verify", cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    pins = [f"{name}=={version}" for name, version in floor.items()]
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", *pins, "pytest", "pyjwt", "structlog"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    env.pop("VIRTUAL_ENV", None)
+    tests = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-4000:]
+    versions = subprocess.run(
+        [str(python), "-c", VERSIONS],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert versions.stdout.split() == list(floor.values())
+
+
+# --- 5. tokens the host issues ----------------------------------------------------
+
+HOST_TOKENS = """
+import os
+os.environ["SECRET_KEY"] = "a-long-enough-secret-for-hs256-0123456789"
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from app.main import app
+from app.core.security import create_access_token, create_refresh_token
+with TestClient(app) as client:
+    token = create_access_token(7)
+    with client.websocket_connect("/ws/chat", subprotocols=["bearer", token]) as ws:
+        print("user", ws.receive_json()["user_id"])
+    token = create_refresh_token(7)
+    with client.websocket_connect("/ws/chat", subprotocols=["bearer", token]) as ws:
+        try:
+            ws.receive_json()
+        except WebSocketDisconnect as closed:
+            print("closed", closed.code, closed.reason)
+"""
+
+
+def test_host_tokens_name_the_user_and_refresh_tokens_are_refused(
+    tmp_path: Path,
+) -> None:
+    project = copy_fixture("host_tokens", tmp_path)
+    plan = plan_of(project)
+    notes, warnings = " ".join(plan["notes"]), " ".join(plan["warnings"])
+    assert "the user id is the 'user_id' claim" in notes
+    assert "--auth-with app.core.security:verify_token" in notes
+    assert (
+        "SECRET_KEY in app/core/config.py (SECRET_KEY default) is 10 bytes" in warnings
+    )
+    generate_run_rerun_destroy(project, tests_in=project)
+
+    result = run_wsgen("chat", *FLAGS, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    served = python_in(project, HOST_TOKENS)
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "user 7" in served.stdout
+    assert "closed 4001 not an access token" in served.stdout
+
+
+def test_auth_with_the_hosts_own_token_check(tmp_path: Path) -> None:
+    project = copy_fixture("host_tokens", tmp_path)
+    check = ("--auth-with", "app.core.security:verify_token")
+    notes = " ".join(plan_of(project, *check)["notes"])
+    assert "tokens are checked by your app.core.security:verify_token" in notes
+    before = snapshot(project)
+    first = run_wsgen("chat", *FLAGS, *check, "--yes", cwd=project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    after = snapshot(project)
+    assert_additions_only(before, after)
+    assert (
+        'auth_with = "app.core.security:verify_token"'
+        in (project / ".wsgen.toml").read_text()
+    )
+    served = python_in(project, HOST_TOKENS)
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "user 7" in served.stdout
+    assert "closed 4001 not an access token" in served.stdout
+    # the host's function is imported where ruff's isort puts it
+    endpoint = project / "app/api/routes/chat.py"
+    assert "import verify_token as check_host_token" in endpoint.read_text()
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "I,F",
+         str(endpoint)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
+
+    # a re-run without the flag keeps the recorded choice
+    second = run_wsgen("chat", "--yes", cwd=project)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert snapshot(project) == after, "a second run changed files"
+    gone = run_wsgen("destroy", "chat", cwd=project)
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert snapshot(project) == before, "destroy left a difference"
+
+
 # --- 7. discovery -----------------------------------------------------------------
 
 
@@ -194,6 +376,21 @@ def test_feature_packages_get_a_routes_folder_of_their_own(tmp_path: Path) -> No
     assert layout["register_file"] == "tracker/api.py"
     assert layout["routes_dir"] == "tracker/routes"
     generate_run_rerun_destroy(project, tests_in=project)
+
+
+# --- 10. serving: a server without a WebSocket library ---------------------------
+
+
+def test_plain_uvicorn_gets_a_websocket_library(tmp_path: Path) -> None:
+    project = copy_fixture("plain_uvicorn", tmp_path)
+    plan = plan_of(project)
+    assert "websockets>=10.4" in plan["dependencies"]["added"]
+    assert any("no WebSocket library" in note for note in plan["notes"])
+    generate_run_rerun_destroy(project, tests_in=project)
+
+    run_wsgen("chat", *FLAGS, "--yes", "--no-verify", cwd=project)
+    declared = (project / "pyproject.toml").read_text()
+    assert '    "websockets>=10.4",\n]' in declared
 
 
 # --- 8. speed: read only what the app loads -------------------------------------

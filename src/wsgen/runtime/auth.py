@@ -15,20 +15,30 @@ Transports, enabled by ``WS_AUTH_TRANSPORTS`` and tried in this order:
 The handshake is accepted first and then closed with a code the client can
 read: 4001 unauthenticated, 4003 forbidden, 4009 token expired, 1011 when
 the server cannot check tokens. On an open connection an ``auth`` frame
-with a fresh token for the same ``sub`` replaces the token (answered by
+with a fresh token for the same user replaces the token (answered by
 ``{"type": "auth_ok", "expires_at": ...}``), so the connection outlives
 the first token's ``exp``; otherwise it is closed with 4009 at ``exp``.
 Keys and tokens are never logged.
 
 The host's own JWT settings, when wsgen found them, are read through
-``host.jwt_settings()``; the ``WS_JWT_*`` variables override them.
+``host.jwt_settings()``; the ``WS_JWT_*`` variables override them. The user
+is the ``host.USER_CLAIM`` claim (``WS_JWT_USER_CLAIM``; ``sub`` when the
+token lacks it). Tokens a ``type``, ``token_type`` or ``scope`` claim marks
+as refresh (or other non-access) tokens are refused with 4001.
+
+``authenticate(..., verify=check)`` hands the token to the host's own
+``check(token)`` (sync or async) instead: what it returns is the user (an
+id, or a dict or object with ``id``/``user_id``/``sub``); None, False or an
+exception refuses the token (4009 when its ``exp`` has passed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,7 +48,7 @@ from jwt.exceptions import PyJWKClientConnectionError, PyJWKSetError
 from starlette.websockets import WebSocket
 
 from .connection import Identity, Refresh
-from .host import jwt_settings
+from .host import USER_CLAIM, jwt_settings
 from .keys import MIN_SECRET_BYTES, key_problem, verification_key
 from .protocol import CloseCode, ErrorCode, ProtocolError, auth_token
 from .session import accept, refuse
@@ -57,6 +67,13 @@ logger = structlog.get_logger(__name__)
 SUBPROTOCOL: Final = "bearer"
 UNAVAILABLE: Final = "authentication unavailable"
 INVALID: Final = "invalid token"
+NOT_ACCESS: Final = "not an access token"
+# ``type``/``token_type`` values of tokens that may open a connection.
+ACCESS_TYPES: Final = frozenset(
+    {"access", "access_token", "bearer", "jwt", "at+jwt"},
+)
+# A host's token check: a token in, the user (or None) out.
+Verify = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
@@ -152,15 +169,43 @@ def decode_token(token: str, config: JWTConfig) -> dict[str, Any]:
         audience=config.audience,
         issuer=config.issuer,
         leeway=config.leeway,
-        options={"require": ["exp", "sub"]},
+        options={"require": ["exp"]},
     )
-    if not str(claims["sub"]):
-        raise jwt.MissingRequiredClaimError("sub")
+    user_id(claims)
+    refuse_non_access(claims)
     # Older pyjwt checks only that ``iat`` is a number.
     issued_at = claims.get("iat")
     if issued_at is not None and issued_at > time.time() + config.leeway:
         raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
     return claims
+
+
+def user_claim() -> str:
+    return _env("WS_JWT_USER_CLAIM") or USER_CLAIM
+
+
+def user_id(claims: Mapping[str, Any]) -> str:
+    """The user a token names; raises ``MissingRequiredClaimError``."""
+    for name in (user_claim(), "sub"):
+        value = claims.get(name)
+        if value is not None and str(value):
+            return str(value)
+    raise jwt.MissingRequiredClaimError(user_claim())
+
+
+def refuse_non_access(claims: Mapping[str, Any]) -> None:
+    """Refresh tokens (and other non-access tokens) are refused, by their
+    ``type``/``token_type`` or a ``scope`` that names refresh."""
+    for name in ("type", "token_type"):
+        value = claims.get(name)
+        if isinstance(value, str) and value.lower() not in ACCESS_TYPES:
+            raise jwt.InvalidTokenError(NOT_ACCESS)
+    scope = claims.get("scope")
+    words = scope.split() if isinstance(scope, str) else scope
+    if isinstance(words, list) and any(
+        str(w).lower() in ("refresh", "refresh_token") for w in words
+    ):
+        raise jwt.InvalidTokenError(NOT_ACCESS)
 
 
 async def _claims(token: str, config: JWTConfig) -> dict[str, Any]:
@@ -176,7 +221,67 @@ async def _claims(token: str, config: JWTConfig) -> dict[str, Any]:
         raise RefusedError(CloseCode.INTERNAL_ERROR, UNAVAILABLE) from None
     except jwt.PyJWTError as exc:
         logger.info("ws.auth_failed", error=type(exc).__name__)
-        raise RefusedError(CloseCode.UNAUTHENTICATED, INVALID) from None
+        reason = NOT_ACCESS if str(exc) == NOT_ACCESS else INVALID
+        raise RefusedError(CloseCode.UNAUTHENTICATED, reason) from None
+
+
+def _unverified(token: str) -> dict[str, Any]:
+    """Claims of a token the host's check accepted (or refused), read
+    without the key: for ``exp`` and the token's type only."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, options={"verify_signature": False, "verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return {}
+    return claims
+
+
+def _user_of(result: Any) -> str | None:
+    """The id of what the host's check returned: an id, a dict, an object."""
+    if result is None or result is False:
+        return None
+    if isinstance(result, (str, int)) and not isinstance(result, bool):
+        return str(result) or None
+    for name in (user_claim(), "id", "user_id", "sub", "pk", "username"):
+        value = (
+            result.get(name)
+            if isinstance(result, Mapping)
+            else getattr(result, name, None)
+        )
+        if value is not None and str(value):
+            return str(value)
+    return None
+
+
+async def _checked_by_host(token: str, verify: Verify) -> Identity:
+    """The identity the host's own token check gives, or RefusedError."""
+    claims = _unverified(token)
+    try:
+        result = verify(token)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:  # the host's check refuses by raising  # noqa: BLE001
+        logger.info("ws.auth_failed", error=type(exc).__name__)
+        result = None
+    user = _user_of(result)
+    exp = claims.get("exp")
+    expired = isinstance(exp, (int, float)) and exp < time.time()
+    if user is None:
+        if expired:
+            raise RefusedError(CloseCode.TOKEN_EXPIRED, "token expired")
+        raise RefusedError(CloseCode.UNAUTHENTICATED, INVALID)
+    try:
+        refuse_non_access(claims)
+    except jwt.InvalidTokenError:
+        raise RefusedError(CloseCode.UNAUTHENTICATED, NOT_ACCESS) from None
+    return Identity(
+        user_id=user,
+        authenticated=True,
+        claims=claims,
+        expires_at=float(exp) if isinstance(exp, (int, float)) else None,
+        refresh=_refresher(user, verify),
+    )
 
 
 def _cookie_allowed(websocket: WebSocket, settings: WebSocketSettings) -> None:
@@ -245,20 +350,29 @@ async def _token(
 
 
 def _identity(claims: dict[str, Any]) -> Identity:
-    user_id = str(claims["sub"])
+    user = user_id(claims)
     return Identity(
-        user_id=user_id,
+        user_id=user,
         authenticated=True,
         claims=claims,
         expires_at=float(claims["exp"]),
-        refresh=_refresher(user_id),
+        refresh=_refresher(user),
     )
 
 
-def _refresher(user_id: str) -> Refresh:
+def _refresher(user: str, verify: Verify | None = None) -> Refresh:
     """Checks the token of an ``auth`` frame on an open connection."""
 
     async def refresh(token: str) -> Identity | ProtocolError:
+        if verify is not None:
+            try:
+                identity = await _checked_by_host(token, verify)
+            except RefusedError as refused:
+                return ProtocolError(ErrorCode.INVALID_TOKEN, refused.reason)
+            if identity.user_id != user:
+                logger.warning("ws.auth_subject_changed", user_id=user)
+                return ProtocolError(ErrorCode.FORBIDDEN, "not the same user")
+            return identity
         config = load_jwt_config()
         problem = config.problem()
         if problem is not None:
@@ -268,8 +382,8 @@ def _refresher(user_id: str) -> Refresh:
             claims = await _claims(token, config)
         except RefusedError as refused:
             return ProtocolError(ErrorCode.INVALID_TOKEN, refused.reason)
-        if str(claims["sub"]) != user_id:
-            logger.warning("ws.auth_subject_changed", user_id=user_id)
+        if user_id(claims) != user:
+            logger.warning("ws.auth_subject_changed", user_id=user)
             return ProtocolError(ErrorCode.FORBIDDEN, "not the same user")
         return _identity(claims)
 
@@ -279,15 +393,18 @@ def _refresher(user_id: str) -> Refresh:
 async def authenticate(
     websocket: WebSocket,
     settings: WebSocketSettings,
+    verify: Verify | None = None,
 ) -> Identity | None:
-    """Accept the handshake and identify the user, or close and return None."""
+    """Accept the handshake and identify the user, or close and return None.
+
+    ``verify``: the host's own token check; None checks JWTs here."""
     offered: list[str] = websocket.scope.get("subprotocols") or []
     # Browsers drop a socket whose offered subprotocol is not echoed.
     echo = SUBPROTOCOL if SUBPROTOCOL in offered else None
     if not await accept(websocket, settings, subprotocol=echo):
         return None
     config = load_jwt_config()
-    problem = config.problem()
+    problem = None if verify is not None else config.problem()
     try:
         if problem is not None:
             logger.error("ws.auth_misconfigured", problem=problem)
@@ -295,6 +412,8 @@ async def authenticate(
         token = await _token(websocket, settings)
         if token is None:
             return None  # gone before sending its auth frame
+        if verify is not None:
+            return await _checked_by_host(token, verify)
         return _identity(await _claims(token, config))
     except RefusedError as refused:
         await refuse(websocket, refused.code, refused.reason)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The claim that names the user in this project's tokens (``WS_JWT_USER_CLAIM``
+# overrides it); tokens without it fall back to ``sub``.
+USER_CLAIM = "sub"
+
 
 def jwt_settings() -> tuple[Any, Any] | None:
     """The host's JWT secret and algorithm, or None: ``WS_JWT_*`` only.
