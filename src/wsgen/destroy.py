@@ -38,7 +38,8 @@ def remove_registration(
     lines = text.splitlines(keepends=True)
     for wanted in (include_line, import_line):
         for index, line in enumerate(lines):
-            if line.strip() == wanted:
+            # In a late import block the import carries ruff's E402 marker.
+            if line.split("  # noqa", 1)[0].strip() == wanted:
                 del lines[index]
                 if (
                     wanted == import_line

@@ -104,7 +104,8 @@ def registration_for(spec: Spec, layout: Layout) -> Registration:
 
 
 def _registered_verbatim(source: bytes, reg: Registration) -> bool:
-    lines = {line.strip() for line in source.decode("utf-8", "replace").splitlines()}
+    text = source.decode("utf-8", "replace")
+    lines = {line.split("  # noqa", 1)[0].strip() for line in text.splitlines()}
     return reg.import_line in lines and reg.include_line in lines
 
 

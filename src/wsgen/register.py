@@ -147,19 +147,66 @@ def _import_sort_key(module_text: str) -> tuple[int, str]:
     return (-level, module_text.lstrip(".").lower())
 
 
+NOQA_LATE_IMPORT = "# noqa: E402"
+
+
+def _is_fastapi_import(stmt: Any) -> bool:
+    node = _import_from(stmt)
+    if node is not None:
+        return _from_module(node).split(".")[0] == "fastapi"
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(node, cst.Import)
+        and any((_dotted(a.name) or "").split(".")[0] == "fastapi" for a in node.names)
+        for node in stmt.body
+    )
+
+
+def _import_block(body: list[Any]) -> tuple[int, int]:
+    """The run of top-level imports the new one joins: the one holding the
+    host's FastAPI import (never above module code that must run before
+    it), else the leading one. Returns its start and end indexes."""
+    blocks: list[tuple[int, int]] = []
+    index = 0
+    while index < len(body):
+        begin = index
+        while index < len(body) and (
+            _is_import(body[index]) or (index == 0 and _is_docstring(body[index]))
+        ):
+            index += 1
+        if index > begin:
+            blocks.append((begin, index))
+        else:
+            index += 1
+    if not blocks:
+        return 0, 0
+    with_fastapi = [
+        (b, e) for b, e in blocks if any(_is_fastapi_import(s) for s in body[b:e])
+    ]
+    if with_fastapi and with_fastapi[-1][0] > 0:
+        return with_fastapi[-1]
+    first = blocks[0]
+    return (0, first[1]) if first[0] == 0 else (0, 0)
+
+
 def _insert_import(module: cst.Module, reg: Registration) -> cst.Module:
     body = list(module.body)
     new = cst.parse_statement(reg.import_line, config=module.config_for_parsing)
-    leading_end = 0
-    for index, stmt in enumerate(body):
-        if _is_import(stmt) or (index == 0 and _is_docstring(stmt)):
-            leading_end = index + 1
-            continue
-        break
+    start, leading_end = _import_block(body)
+    if start > 0:
+        # Imports after module code (which must run first) carry this
+        # marker for ruff; ours sits among them and carries it too.
+        assert isinstance(new, cst.SimpleStatementLine)
+        new = new.with_changes(
+            trailing_whitespace=cst.TrailingWhitespace(
+                whitespace=cst.SimpleWhitespace("  "),
+                comment=cst.Comment(NOQA_LATE_IMPORT),
+                newline=new.trailing_whitespace.newline,
+            )
+        )
     relative = reg.import_module.startswith(".")
     top = reg.import_module.split(".")[0]
     section: list[int] = []
-    for index in range(leading_end):
+    for index in range(start, leading_end):
         node = _import_from(body[index])
         if node is None:
             continue

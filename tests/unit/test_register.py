@@ -182,6 +182,27 @@ def test_import_joins_its_section_in_order() -> None:
     ]
 
 
+def test_import_never_goes_above_code_that_must_run_before_fastapi() -> None:
+    source = (
+        b'"""Entry point."""\nimport os\n\n'
+        b"# Must run before FastAPI is imported.\n"
+        b'os.environ.setdefault("MODE", "api")\n\n'
+        b"from fastapi import FastAPI  # noqa: E402\n\napp = FastAPI()\n"
+    )
+    new = register_router(source, reg()).new_source.decode()
+    assert new.index("os.environ.setdefault") < new.index(IMPORT)
+    assert f"{IMPORT}  # noqa: E402\n" in new
+    assert new.index("from fastapi import FastAPI") < new.index(IMPORT)
+    assert new.index(IMPORT) < new.index("app = FastAPI()")
+    # destroy finds the line again, marker and all.
+    from wsgen.destroy import remove_registration
+
+    removed = remove_registration(
+        new, IMPORT, "app.include_router(chat_ws_router)", blank=True
+    )
+    assert removed == source.decode()
+
+
 def test_include_goes_before_a_catch_all_mount() -> None:
     source = (
         b"from fastapi import FastAPI\n\n\ndef create_app():\n"
