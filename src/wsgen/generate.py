@@ -6,6 +6,7 @@ Reading happens here once; everything it calls is pure. Writing is left to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,23 @@ def _read(root: Path, rel: str) -> bytes | None:
         return None
 
 
-def registration_for(spec: Spec, layout: Layout) -> Registration:
+def first_party_names(paths: Iterable[str]) -> frozenset[str]:
+    """Top-level modules and packages of the project, at its root or under
+    src/: what ruff's isort counts as first-party by default."""
+    names = set()
+    for path in paths:
+        parts = path.split("/")
+        if parts[0] == "src" and len(parts) > 1:
+            parts = parts[1:]
+        head = parts[0].removesuffix(".py")
+        if head.isidentifier():
+            names.add(head)
+    return frozenset(names)
+
+
+def registration_for(
+    spec: Spec, layout: Layout, first_party: frozenset[str] = frozenset()
+) -> Registration:
     target = layout.target
     route_module = f"{layout.routes_module}.{spec.name}"
     import_module = route_module
@@ -100,6 +117,7 @@ def registration_for(spec: Spec, layout: Layout) -> Registration:
         target.scope,
         target.file,
         line,
+        first_party,
     )
 
 
@@ -232,7 +250,7 @@ def build_generation(
             changes.append(gone)
     changes.extend(_legacy_base_removal(root))
 
-    registration = registration_for(spec, layout)
+    registration = registration_for(spec, layout, first_party_names(files.texts))
     host_source = _read(root, layout.target.file)
     assert host_source is not None
     if _registered_verbatim(host_source, registration):

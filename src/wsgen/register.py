@@ -204,14 +204,16 @@ def _insert_import(module: cst.Module, reg: Registration) -> cst.Module:
             )
         )
     relative = reg.import_module.startswith(".")
-    top = reg.import_module.split(".")[0]
+    first_party = reg.first_party | {reg.import_module.split(".")[0]}
     section: list[int] = []
     for index in range(start, leading_end):
         node = _import_from(body[index])
         if node is None:
             continue
         mod = _from_module(node)
-        if relative == mod.startswith(".") and (relative or mod.split(".")[0] == top):
+        if relative == mod.startswith(".") and (
+            relative or mod.split(".")[0] in first_party
+        ):
             section.append(index)
     ours = _import_sort_key(reg.import_module)
     if section:

@@ -17,6 +17,9 @@ class Registration:
     scope: str | None  # enclosing function of the receiver, None at module level
     file: str  # for messages
     line: int  # where a person would add the include, for messages
+    # Top-level names ruff's isort counts as first-party here (the project's
+    # own packages and modules): the section the import joins.
+    first_party: frozenset[str] = frozenset()
 
     @property
     def import_line(self) -> str:

@@ -203,6 +203,32 @@ def test_import_never_goes_above_code_that_must_run_before_fastapi() -> None:
     assert removed == source.decode()
 
 
+def test_import_joins_the_hosts_first_party_section_in_order() -> None:
+    """`routers` and `app` are both the project's own (ruff's first-party
+    section): the import goes between them, not into a section of its own."""
+    source = (
+        b"from fastapi import FastAPI\n\nfrom routers import items\n\napp = FastAPI()\n"
+    )
+    first_party = Registration(
+        "app.routes.chat", "chat_ws_router", "app", None, "main.py", 3,
+        frozenset({"routers", "app"}),
+    )  # fmt: skip
+    new = register_router(source, first_party).new_source.decode()
+    assert new.splitlines()[:4] == [
+        "from fastapi import FastAPI",
+        "",
+        "from app.routes.chat import router as chat_ws_router",
+        "from routers import items",
+    ]
+
+
+def test_first_party_names_are_the_projects_top_level_modules() -> None:
+    from wsgen.generate import first_party_names
+
+    paths = ["main.py", "routers/items.py", "src/shop/app.py", "tests/test_x.py"]
+    assert first_party_names(paths) == {"main", "routers", "shop", "tests"}
+
+
 def test_include_goes_before_a_catch_all_mount() -> None:
     source = (
         b"from fastapi import FastAPI\n\n\ndef create_app():\n"
