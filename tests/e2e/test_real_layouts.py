@@ -378,6 +378,26 @@ def test_feature_packages_get_a_routes_folder_of_their_own(tmp_path: Path) -> No
     generate_run_rerun_destroy(project, tests_in=project)
 
 
+# --- 6. edits as the host writes ------------------------------------------------
+
+
+def test_import_goes_where_the_hosts_ruff_puts_it(tmp_path: Path) -> None:
+    """Module code that must run before FastAPI is imported stays first; the
+    new import joins the host's own first-party section, as ruff sorts it."""
+    project = copy_fixture("late_imports", tmp_path)
+    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "main.py"]
+    assert subprocess.run(ruff, cwd=project, check=False).returncode == 0
+    generate_run_rerun_destroy(project, tests_in=project)
+    result = run_wsgen("chat", *FLAGS, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (project / "main.py").read_text()
+    assert text.index("bootstrap.configure()") < text.index("chat_ws_router")
+    linted = subprocess.run(
+        ruff, cwd=project, capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0, linted.stdout
+
+
 # --- 10. serving: a server without a WebSocket library ---------------------------
 
 
