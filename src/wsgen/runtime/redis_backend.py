@@ -72,6 +72,7 @@ import structlog
 from .backend import BroadcastBackend
 from .redis_presence import field
 from .redis_session import Session
+from .settings import _number
 
 __all__ = ["RedisAuthenticationError", "RedisBackend", "RedisUnavailableError"]
 
@@ -102,19 +103,6 @@ def _refused_password(error: BaseException) -> bool:
 def _flag(name: str) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     return raw in {"1", "true", "yes", "on"}
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 def safe_url(url: str) -> str:
@@ -166,9 +154,9 @@ class RedisBackend(BroadcastBackend):
             os.environ.get("WS_REDIS_URL", "").strip() or DEFAULT_URL,
             namespace=f"{prefix}:{namespace}",
             required=_flag("WS_REDIS_REQUIRED"),
-            heartbeat=_number("WS_REDIS_HEARTBEAT", 5.0),
-            presence_ttl=_number("WS_REDIS_PRESENCE_TTL", 15.0),
-            queue_limit=int(_number("WS_REDIS_QUEUE", 10_000)),
+            heartbeat=_number("WS_REDIS_HEARTBEAT", 5.0, positive=True),
+            presence_ttl=_number("WS_REDIS_PRESENCE_TTL", 15.0, positive=True),
+            queue_limit=int(_number("WS_REDIS_QUEUE", 10_000, positive=True)),
         )
 
     # -- lifecycle ---------------------------------------------------------

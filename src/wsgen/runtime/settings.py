@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 __all__ = ["WebSocketSettings"]
 
 
-def _number(name: str, default: float) -> float:
+def _number(name: str, default: float, *, positive: bool = False) -> float:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -77,6 +77,8 @@ def _number(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {raw!r}")
     return value
