@@ -752,18 +752,26 @@ def app_has_lifespan(files: ProjectFiles, app: AppCandidate) -> bool:
     return False
 
 
+def referenced_module(
+    files: ProjectFiles, flag: str, ref: str, hint: str
+) -> tuple[str, ast.Module]:
+    """The file and parsed module of a `--flag MODULE:NAME` reference, or a
+    refusal naming the flag."""
+    module = ref.partition(":")[0]
+    rel = file_of_module(files, module)
+    tree = files.try_tree(rel) if rel else None
+    if rel is None or tree is None:
+        raise RefusedError(
+            f"{flag} {ref}: no module {module} here.", hint=hint, code="bad_app_ref"
+        )
+    return rel, tree
+
+
 def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     """The host settings object named by `--jwt-settings MODULE:ATTR`."""
     module, _, attr = ref.partition(":")
-    rel = file_of_module(files, module)
-    tree = files.try_tree(rel) if rel else None
     hint = "Give the settings object as MODULE:ATTR, e.g. app.core.config:settings."
-    if rel is None or tree is None:
-        raise RefusedError(
-            f"--jwt-settings {ref}: no module {module} here.",
-            hint=hint,
-            code="bad_app_ref",
-        )
+    rel, tree = referenced_module(files, "--jwt-settings", ref, hint)
     classes = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef)}
     owner = classes.get(attr)  # the class itself, or `attr = Class(...)`
     bound = [s for s in tree.body if attr in assigned_names(s)]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 
 from wsgen import features
-from wsgen.discover import Layout, file_of_module
+from wsgen.discover import Layout, referenced_module
 from wsgen.errors import RefusedError
 from wsgen.projectconfig import ProjectConfig, requirement_name
 from wsgen.render import ROUTER_LIFESPANS_SINCE
@@ -49,16 +49,9 @@ def fastapi_notes(layout: Layout) -> list[str]:
 
 def check_auth_with(files: ProjectFiles, ref: str) -> None:
     """`--auth-with MODULE:FUNC` must name a function of the host."""
-    module, _, func = ref.partition(":")
-    rel = file_of_module(files, module)
-    tree = files.try_tree(rel) if rel else None
+    func = ref.partition(":")[2]
     hint = "Give your token check as MODULE:FUNC, e.g. app.core.security:verify_token."
-    if rel is None or tree is None:
-        raise RefusedError(
-            f"--auth-with {ref}: no module {module} here.",
-            hint=hint,
-            code="bad_app_ref",
-        )
+    rel, tree = referenced_module(files, "--auth-with", ref, hint)
     defined = any(
         isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == func
         for s in tree.body
