@@ -32,9 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     root = args.project.resolve()
 
-    from wsgen.discover import discover
-    from wsgen.projectconfig import load_config
-    from wsgen.scan import scan_project
+    from wsgen.host.discover import discover
+    from wsgen.host.projectconfig import load_config
+    from wsgen.host.sources import scan_project
 
     times, cpu = [], []
     for _ in range(args.runs):

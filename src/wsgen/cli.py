@@ -25,8 +25,8 @@ from wsgen.errors import (
 )
 
 if TYPE_CHECKING:
-    from wsgen.options import Choices, EndpointOptions
-    from wsgen.plan import Plan
+    from wsgen.build.options import Choices, EndpointOptions
+    from wsgen.build.plan import Plan
 
 # "\b" keeps click from re-wrapping the next paragraph: one example a line.
 HELP = """Generate production-grade WebSocket endpoints into an existing FastAPI project.
@@ -161,11 +161,11 @@ def _check_before_asking(
 ) -> None:
     """Refuse, before the first question, what no answer can change: a bad
     name given on the command line, a project without one clear app."""
-    from wsgen.discover import find_app
-    from wsgen.generate import project_root
-    from wsgen.projectconfig import load_config
-    from wsgen.scan import scan_project
-    from wsgen.spec import normalize_name
+    from wsgen.build.spec import normalize_name
+    from wsgen.commands.generate import project_root
+    from wsgen.host.discover import find_app
+    from wsgen.host.projectconfig import load_config
+    from wsgen.host.sources import scan_project
 
     if name is not None:
         normalize_name(name)
@@ -175,10 +175,10 @@ def _check_before_asking(
 
 def _recorded(project: Path | None, name: str) -> EndpointOptions | None:
     """The options the manifest records for the endpoint NAME, if any."""
-    from wsgen.generate import project_root
-    from wsgen.manifest import read_manifest
-    from wsgen.options import EndpointOptions
-    from wsgen.spec import normalize_name
+    from wsgen.build.manifest import read_manifest
+    from wsgen.build.options import EndpointOptions
+    from wsgen.build.spec import normalize_name
+    from wsgen.commands.generate import project_root
 
     snake = normalize_name(name)[0]  # a bad name is the first error
     manifest = read_manifest(project_root(project))
@@ -194,7 +194,7 @@ def _ask(name: str | None, given: Choices, project: Path | None) -> tuple[str, C
 
     from rich.prompt import Confirm, Prompt
 
-    from wsgen.options import DEFAULTS
+    from wsgen.build.options import DEFAULTS
 
     name = name or Prompt.ask("Endpoint name (e.g. chat, notifications)")
     start = _recorded(project, name) or DEFAULTS
@@ -303,8 +303,8 @@ def new(
     expect_plan: str | None = _expect_plan_option(),
 ) -> None:
     """Generate a WebSocket endpoint (the default command: `wsgen NAME` works too)."""
-    from wsgen.options import Choices
-    from wsgen.spec import normalize_jwt_settings
+    from wsgen.build.options import Choices
+    from wsgen.build.spec import normalize_jwt_settings
 
     try:
         if auth is None and auth_with not in (None, "none"):
@@ -358,10 +358,10 @@ def _generate(
     """Generate NAME: options not given keep the endpoint's recorded ones (or
     the defaults); without a question to ask, taking authentication away
     needs `remove_auth` (default: `force`)."""
-    from wsgen.generate import build_generation, project_root
-    from wsgen.options import DEFAULTS
-    from wsgen.plan import apply
-    from wsgen.spec import build_spec
+    from wsgen.build.options import DEFAULTS
+    from wsgen.build.plan import apply
+    from wsgen.build.spec import build_spec
+    from wsgen.commands.generate import build_generation, project_root
 
     if install and not verify:
         raise UsageError(
@@ -372,7 +372,7 @@ def _generate(
     chosen = given.over(recorded or DEFAULTS)
     template = chosen.template
     if template is not None:
-        from wsgen.copier_source import resolve_source
+        from wsgen.build.copier_source import resolve_source
 
         template = resolve_source(template, template_ref, Path.cwd())
     elif template_ref is not None:
@@ -476,9 +476,9 @@ def _generate(
 def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
     """Import the app with the host's Python; with --install, install what
     it lacks with the host's tool and verify again."""
-    from wsgen import features
-    from wsgen.generate import spec_options
-    from wsgen.verify import run_install, verify_route
+    from wsgen.build import features
+    from wsgen.commands.generate import spec_options
+    from wsgen.host.probe import run_install, verify_route
 
     requirements = features.requirements(features.features_of(spec_options(spec)))
     result = verify_route(layout, spec.path, requirements, name=spec.name)
@@ -529,9 +529,9 @@ def check(
 ) -> None:
     """Check generated files: missing (3), unregistered (4), edited (5), stale (6).
     Your route module may be edited freely: it must exist, parse and be registered."""
-    from wsgen.check import accept as accept_files
-    from wsgen.check import next_step, run_check
-    from wsgen.generate import project_root
+    from wsgen.commands.check import accept as accept_files
+    from wsgen.commands.check import next_step, run_check
+    from wsgen.commands.generate import project_root
 
     try:
         root = project_root(project)
@@ -564,9 +564,9 @@ def list_endpoints(
     as_json: bool = typer.Option(False, "--json", help="Print the endpoints as JSON."),
 ) -> None:
     """List the endpoints in the manifest, with their options and status."""
-    from wsgen.check import run_check
-    from wsgen.generate import project_root
-    from wsgen.manifest import read_manifest
+    from wsgen.build.manifest import read_manifest
+    from wsgen.commands.check import run_check
+    from wsgen.commands.generate import project_root
 
     try:
         root = project_root(project)
@@ -615,9 +615,9 @@ def destroy(
     expect_plan: str | None = _expect_plan_option(),
 ) -> None:
     """Undo a generation: remove its files, registration and (last) runtime."""
-    from wsgen.destroy import build_destroy
-    from wsgen.generate import project_root
-    from wsgen.plan import apply
+    from wsgen.build.plan import apply
+    from wsgen.commands.destroy import build_destroy
+    from wsgen.commands.generate import project_root
 
     try:
         name = _required_name(name, "destroy")
@@ -695,8 +695,8 @@ def upgrade(
     """Re-render NAME with the current templates and its recorded options (or
     changed ones). Unedited files are replaced; edited files are merged three
     ways with what was generated before; conflicts are marked, exit code 1."""
-    from wsgen.generate import project_root
-    from wsgen.manifest import read_manifest
+    from wsgen.build.manifest import read_manifest
+    from wsgen.commands.generate import project_root
 
     try:
         name = _required_name(name, "upgrade")
@@ -710,7 +710,7 @@ def upgrade(
                 hint="Generate it first with `wsgen NAME`.",
                 code="unknown_endpoint",
             )
-        from wsgen.options import Choices
+        from wsgen.build.options import Choices
 
         given = Choices(
             auth=auth, rooms=rooms, broadcast=broadcast,
@@ -745,9 +745,9 @@ def install_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Write .claude/skills/ws/SKILL.md, the /ws skill that drives wsgen."""
-    from wsgen.agent_command import build_install
-    from wsgen.generate import project_root
-    from wsgen.plan import apply
+    from wsgen.build.plan import apply
+    from wsgen.commands.generate import project_root
+    from wsgen.commands.install_command import build_install
 
     try:
         root = project_root(project)

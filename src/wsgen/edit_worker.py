@@ -14,7 +14,7 @@ import pickle
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wsgen.registration import Registration, RegistrationEdit
+    from wsgen.build.registration import Registration, RegistrationEdit
 
 _worker: tuple[int, int, int] | None = None  # (pid, request fd, result fd)
 
@@ -33,8 +33,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _serve(request_fd: int, result_fd: int) -> None:
+    from wsgen.build.registration_edit import register_router
     from wsgen.errors import WsgenError
-    from wsgen.register import register_router
 
     data = _read_all(request_fd)
     if not data:
@@ -108,7 +108,7 @@ def register(source: bytes, registration: Registration) -> RegistrationEdit:
         if reply:
             kind, value = pickle.loads(reply)
             if kind == "ok":
-                from wsgen.registration import RegistrationEdit
+                from wsgen.build.registration import RegistrationEdit
 
                 new_source, added_import, added_include = value
                 return RegistrationEdit(new_source, added_import, added_include)
@@ -118,6 +118,6 @@ def register(source: bytes, registration: Registration) -> RegistrationEdit:
             error = WsgenError(message, hint=hint, code=code)
             error.exit_code = exit_code
             raise error
-    from wsgen.register import register_router
+    from wsgen.build.registration_edit import register_router
 
     return register_router(source, registration)

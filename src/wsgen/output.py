@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
-from wsgen.check import CheckReport
-from wsgen.plan import Plan
+from wsgen.build.plan import Plan
+from wsgen.commands.check import CheckReport
 
 ACTION_STYLE = {
     "create": "green",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_example, run_on_terminal, run_wsgen, validated_json
+from wsgen.build.manifest import content_hash
 from wsgen.cli import COMMANDS
 from wsgen.errors import (
     ERROR_CODES,
@@ -22,7 +23,6 @@ from wsgen.errors import (
     EXIT_REFUSED,
     EXIT_USAGE,
 )
-from wsgen.manifest import content_hash
 
 APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
 

@@ -149,7 +149,7 @@ def test_a_runtime_edit_fails_until_accepted_and_upgrade_keeps_it(
 
 
 def hash_of(path: Path) -> str:
-    from wsgen.manifest import content_hash
+    from wsgen.build.manifest import content_hash
 
     return content_hash(path.read_bytes())
 

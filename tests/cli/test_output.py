@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import copy_example, run_wsgen
 from wsgen import output
-from wsgen.plan import FileChange, Plan
+from wsgen.build.plan import FileChange, Plan
 
 BRACKETS = "pip install 'uvicorn[standard]'"
 

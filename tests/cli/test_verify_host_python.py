@@ -175,7 +175,7 @@ def test_without_a_project_environment_nothing_is_installed_into_wsgens(
     no fastapi, and the advice is to find the project's, not to pip install."""
     from types import SimpleNamespace
 
-    from wsgen.verify import FALLBACK, Interpreter, verify_route
+    from wsgen.host.probe import FALLBACK, Interpreter, verify_route
 
     project = copy_example("app_package", tmp_path)
     python = make_venv(tmp_path / "tool-venv", hidden=("fastapi",))

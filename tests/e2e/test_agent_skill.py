@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import copy_example, run_wsgen, snapshot, validated_json
-from wsgen.agent_command import SKILL_PATH
+from wsgen.commands.install_command import SKILL_PATH
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, copy_example, run_wsgen
-from wsgen.manifest import content_hash
+from wsgen.build.manifest import content_hash
 
 if sys.version_info >= (3, 11):
     import tomllib

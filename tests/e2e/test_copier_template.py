@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE_NAMES, copy_example, run_wsgen, snapshot
-from wsgen.render import runtime_source_dir
+from wsgen.build.render import runtime_source_dir
 
 pytestmark = pytest.mark.e2e
 

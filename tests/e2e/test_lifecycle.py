@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXAMPLE_NAMES, copy_example, run_wsgen, snapshot
-from wsgen.render import runtime_source_dir
+from wsgen.build.render import runtime_source_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -228,7 +228,7 @@ def test_destroy_leaves_nothing_of_its_own(tmp_path: Path) -> None:
 def _as_if_an_earlier_version_wrote(project: Path, rel: str) -> str:
     """Rewrite a generated file (and its manifest record) the way a different
     wsgen version would have generated it: this version re-renders otherwise."""
-    from wsgen.manifest import content_hash, git_blob_id
+    from wsgen.build.manifest import content_hash, git_blob_id
 
     path = project / rel
     now = path.read_text()

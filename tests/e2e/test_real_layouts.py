@@ -439,9 +439,9 @@ def large_repo(tmp_path: Path, modules: int = 2000) -> Path:
 
 
 def test_discovery_reads_only_what_the_app_loads(tmp_path: Path) -> None:
-    from wsgen.discover import discover
-    from wsgen.projectconfig import load_config
-    from wsgen.scan import scan_project
+    from wsgen.host.discover import discover
+    from wsgen.host.projectconfig import load_config
+    from wsgen.host.sources import scan_project
 
     project = large_repo(tmp_path)
     files = scan_project(project)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wsgen.render import Renderer, runtime_source_dir
+from wsgen.build.render import Renderer, runtime_source_dir
 from wsgen.runtime import auth
 
 HOST_JWT = {

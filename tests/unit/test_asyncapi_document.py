@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from wsgen import asyncapi, frame_models
+from wsgen.build import asyncapi, frame_models
 
 
 def context(**options: Any) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def context(**options: Any) -> dict[str, Any]:
 
 
 def test_stored_schemas_match_the_runtime_models() -> None:
-    # Fails when a frame model changes: re-run `python -m wsgen.frame_models`.
+    # Fails when a frame model changes: re-run `python -m wsgen.build.frame_models`.
     stored = Path(asyncapi.__file__).with_name("frame_schemas.json")
     assert json.loads(stored.read_text()) == frame_models.stored()
 

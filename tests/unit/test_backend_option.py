@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import copy_example, run_wsgen
-from wsgen import features
-from wsgen.deps import plan_dependencies
+from wsgen.build import features
+from wsgen.build.deps import plan_dependencies
+from wsgen.build.spec import build_spec
 from wsgen.errors import UsageError
-from wsgen.projectconfig import load_config
-from wsgen.spec import build_spec
+from wsgen.host.projectconfig import load_config
 
 
 def test_memory_is_the_default_backend() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.check import _registration_problem, _route_module_problem
-from wsgen.manifest import loads
+from wsgen.build.manifest import loads
+from wsgen.commands.check import _registration_problem, _route_module_problem
 
 REG = {
     "file": "main.py",
@@ -101,7 +101,7 @@ def test_old_manifests_name_the_route_module_as_the_users() -> None:
 
 
 def test_accepted_hashes_round_trip() -> None:
-    from wsgen.manifest import dumps
+    from wsgen.build.manifest import dumps
 
     manifest = loads('[runtime]\ndir = "app/websocket"\n')
     manifest.accepted["app/websocket/manager.py"] = "sha256:c"

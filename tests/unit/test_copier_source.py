@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.copier_source import (
+from wsgen.build.copier_source import (
     answers_file,
     check_output,
     collect,
@@ -16,8 +16,8 @@ from wsgen.copier_source import (
     resolve_source,
     translate,
 )
+from wsgen.build.render import RenderedFile
 from wsgen.errors import EXIT_REFUSED, EXIT_USAGE, RefusedError, UsageError
-from wsgen.render import RenderedFile
 
 
 def test_each_endpoint_has_its_own_answers_file() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from wsgen import features
-from wsgen.deps import import_name, plan_dependencies
-from wsgen.destroy import undo_insert
-from wsgen.manifest import DependencyInsert
-from wsgen.projectconfig import load_config
+from wsgen.build import features
+from wsgen.build.deps import import_name, plan_dependencies
+from wsgen.build.manifest import DependencyInsert
+from wsgen.commands.destroy import undo_insert
+from wsgen.host.projectconfig import load_config
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.discover import Layout, discover
 from wsgen.errors import RefusedError, UsageError
-from wsgen.projectconfig import load_config
-from wsgen.scan import scan_project
+from wsgen.host.discover import Layout, discover
+from wsgen.host.projectconfig import load_config
+from wsgen.host.sources import scan_project
 
 
 def build(root: Path, files: dict[str, str]) -> Path:

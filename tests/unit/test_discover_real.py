@@ -8,7 +8,7 @@ import pytest
 
 from tests.unit.test_discover import APP, layout_of
 from wsgen.errors import RefusedError
-from wsgen.reach import imported_modules, route_paths
+from wsgen.host.reach import imported_modules, route_paths
 
 POETRY_TABLE = """
 [tool.poetry.dependencies]

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from wsgen import features
-from wsgen.render import runtime_source_dir
+from wsgen.build import features
+from wsgen.build.render import runtime_source_dir
 
 
 def modules(**options: Any) -> list[str]:

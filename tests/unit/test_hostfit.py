@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_discover import APP, layout_of
-from wsgen.hostfit import serving_requirements, short_secret_warning
-from wsgen.projectconfig import ProjectConfig
+from wsgen.host.fit import serving_requirements, short_secret_warning
+from wsgen.host.projectconfig import ProjectConfig
 
 
 def requirements(text: str, locks: tuple[str, ...] = ()) -> ProjectConfig:

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsgen.errors import RefusedError
-from wsgen.manifest import (
+from wsgen.build.manifest import (
     HEADER,
     MANIFEST_NAME,
     EndpointRecord,
@@ -22,6 +21,7 @@ from wsgen.manifest import (
     loads,
     read_manifest,
 )
+from wsgen.errors import RefusedError
 
 if sys.version_info >= (3, 11):
     import tomllib

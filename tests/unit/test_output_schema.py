@@ -8,13 +8,13 @@ import json
 import pytest
 
 from tests.conftest import validated_json
-from wsgen.agent_command import (
+from wsgen.build.plan import FileChange, Plan
+from wsgen.commands.install_command import (
     AGENTS_END,
     AGENTS_START,
     agents_section,
     with_agents_section,
 )
-from wsgen.plan import FileChange, Plan
 
 
 def plan(*changes: FileChange, added: tuple[str, ...] = ()) -> Plan:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from wsgen.build.manifest import content_hash
+from wsgen.build.plan import FileChange, Plan, apply, classify
 from wsgen.errors import RefusedError
-from wsgen.manifest import content_hash
-from wsgen.plan import FileChange, Plan, apply, classify
 
 
 def tree_state(root: Path) -> tuple[dict[str, bytes], set[str], dict[str, int]]:

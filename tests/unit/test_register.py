@@ -6,8 +6,12 @@ import difflib
 
 import pytest
 
+from wsgen.build.registration_edit import (
+    ManualRegistrationNeeded,
+    Registration,
+    register_router,
+)
 from wsgen.errors import RefusedError
-from wsgen.register import ManualRegistrationNeeded, Registration, register_router
 
 IMPORT = "from app.routers.chat import router as chat_ws_router"
 REL_IMPORT = "from .routers.chat import router as chat_ws_router"
@@ -195,7 +199,7 @@ def test_import_never_goes_above_code_that_must_run_before_fastapi() -> None:
     assert new.index("from fastapi import FastAPI") < new.index(IMPORT)
     assert new.index(IMPORT) < new.index("app = FastAPI()")
     # destroy finds the line again, marker and all.
-    from wsgen.destroy import remove_registration
+    from wsgen.commands.destroy import remove_registration
 
     removed = remove_registration(
         new, IMPORT, "app.include_router(chat_ws_router)", blank=True
@@ -223,7 +227,7 @@ def test_import_joins_the_hosts_first_party_section_in_order() -> None:
 
 
 def test_first_party_names_are_the_projects_top_level_modules() -> None:
-    from wsgen.generate import first_party_names
+    from wsgen.commands.generate import first_party_names
 
     paths = ["main.py", "routers/items.py", "src/shop/app.py", "tests/test_x.py"]
     assert first_party_names(paths) == {"main", "routers", "shop", "tests"}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from wsgen.errors import EXIT_USAGE, UsageError
-from wsgen.spec import (
+from wsgen.build.spec import (
     RESERVED_NAMES,
     build_spec,
     camel_case,
     normalize_name,
     normalize_path,
 )
+from wsgen.errors import EXIT_USAGE, UsageError
 
 
 def spec(name: str = "chat", **kwargs: object):
@@ -191,7 +191,7 @@ def test_camel_case() -> None:
 
 
 def test_jwt_settings_choice() -> None:
-    from wsgen.spec import normalize_jwt_settings
+    from wsgen.build.spec import normalize_jwt_settings
 
     assert normalize_jwt_settings(None) is None
     assert normalize_jwt_settings(" app.core.config:settings ") == (

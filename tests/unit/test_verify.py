@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wsgen.verify import find_interpreter, install_command, next_step, project_tool
+from wsgen.host.probe import find_interpreter, install_command, next_step, project_tool
 
 
 def venv(folder: Path) -> str:

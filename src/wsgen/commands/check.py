@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsgen.build.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    content_hash,
+    dumps,
+    read_manifest,
+)
 from wsgen.errors import (
     EXIT_CHECK_EDITED,
     EXIT_CHECK_MISSING,
@@ -26,13 +33,6 @@ from wsgen.errors import (
     EXIT_OK,
     RefusedError,
     UsageError,
-)
-from wsgen.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    content_hash,
-    dumps,
-    read_manifest,
 )
 
 # When several problems are found, the exit code names the most serious.
@@ -96,7 +96,7 @@ def run_check(root: Path) -> CheckReport:
     report = CheckReport(endpoints=sorted(manifest.endpoints))
     expected: dict[str, str] = {}
     if manifest.endpoints:
-        from wsgen.render import Renderer, previous_rendering
+        from wsgen.build.render import Renderer, previous_rendering
 
         # A copier template's files are stale only by copier's measure
         # (`copier update`): they are not re-rendered here.

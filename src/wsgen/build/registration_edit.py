@@ -14,7 +14,7 @@ from typing import Any
 import libcst as cst
 
 from wsgen.errors import RefusedError
-from wsgen.registration import Registration, RegistrationEdit
+from wsgen.build.registration import Registration, RegistrationEdit
 
 
 class ManualRegistrationNeeded(RefusedError):

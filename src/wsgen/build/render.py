@@ -4,7 +4,7 @@ The runtime is plain Python in `wsgen/runtime/`, copied verbatim; only
 `templates/runtime/host.py.jinja` (what the runtime reads from this project)
 is rendered. `templates/endpoint/`, `tests/` and `client/` are rendered once
 per endpoint. Which files a project gets is the feature table's answer
-(`wsgen.features`). A project-local `.wsgen/templates/` shadows any built-in
+(`wsgen.build.features`). A project-local `.wsgen/templates/` shadows any built-in
 template of the same relative path (`runtime/<module>.py.jinja` replaces a
 runtime module).
 """
@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen import __version__, features
-from wsgen.discover import Layout
-from wsgen.manifest import Manifest
-from wsgen.spec import Spec
+from wsgen import __version__
+
+from wsgen.build import features
+from wsgen.host.discover import Layout
+from wsgen.build.manifest import Manifest
+from wsgen.build.spec import Spec
 
 OVERRIDE_DIR = ".wsgen/templates"
 
@@ -31,12 +33,13 @@ class RenderedFile:
 
 
 def runtime_source_dir() -> Path:
-    return Path(__file__).resolve().parent / "runtime"
+    return Path(__file__).resolve().parent.parent / "runtime"
 
 
 def builtin_templates_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent.parent / "templates"):
+    package = Path(__file__).resolve().parent.parent
+    # Installed: wsgen/templates; from a checkout: the repository's templates/.
+    for candidate in (package / "templates", package.parent.parent / "templates"):
         if (candidate / "endpoint").is_dir():
             return candidate
     raise RuntimeError("wsgen's templates are missing from this installation")
@@ -169,19 +172,19 @@ class Renderer:
 
         @jinja2.pass_context
         def asyncapi_json(context: Any) -> str:
-            from wsgen import asyncapi
+            from wsgen.build import asyncapi
 
             return asyncapi.document_json(dict(context))
 
         @jinja2.pass_context
         def frame_declarations(context: Any) -> str:
-            from wsgen import typescript
+            from wsgen.build import typescript
 
             return typescript.declarations(dict(context))
 
         @jinja2.pass_context
         def server_frame_types(context: Any) -> list[str]:
-            from wsgen import asyncapi
+            from wsgen.build import asyncapi
 
             kinds = asyncapi.frames(dict(context))[1]
             # `connected` first: every connection starts with it.

@@ -1,6 +1,6 @@
 """TypeScript declarations of an endpoint's frames, from their JSON Schemas.
 
-The same schemas as the AsyncAPI document (`wsgen.asyncapi`): one interface
+The same schemas as the AsyncAPI document (`wsgen.build.asyncapi`): one interface
 per frame, a union and a map by ``type`` for each direction, and the error
 codes. The client's generic part is declared once in `ws_client.d.ts`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wsgen import asyncapi
+from wsgen.build import asyncapi
 
 _SIMPLE = {"string": "string", "integer": "number", "number": "number"}
 _SIMPLE |= {"boolean": "boolean", "null": "null"}

@@ -14,11 +14,9 @@ import ast
 import re
 from pathlib import Path
 
-from wsgen import features
-from wsgen.deps import import_name
-from wsgen.errors import RefusedError
-from wsgen.generate import BASE_DIR, base_path
-from wsgen.manifest import (
+from wsgen.build import features
+from wsgen.build.deps import import_name
+from wsgen.build.manifest import (
     MANIFEST_NAME,
     DependencyInsert,
     Manifest,
@@ -26,9 +24,11 @@ from wsgen.manifest import (
     dumps,
     read_manifest,
 )
-from wsgen.plan import FileChange, Plan
-from wsgen.projectconfig import canonical, requirement_name
-from wsgen.scan import ProjectFiles, read_text, scan_project
+from wsgen.build.plan import FileChange, Plan
+from wsgen.commands.generate import BASE_DIR, base_path
+from wsgen.errors import RefusedError
+from wsgen.host.projectconfig import canonical, requirement_name
+from wsgen.host.sources import ProjectFiles, read_text, scan_project
 
 
 def remove_registration(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wsgen.discover import Layout
+from wsgen.host.discover import Layout
 
 # Distributions whose import name differs from their name.
 IMPORT_NAMES = {"pyjwt": "jwt"}

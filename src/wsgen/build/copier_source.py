@@ -27,7 +27,7 @@ from wsgen.errors import (
     WsgenError,
     require_folder,
 )
-from wsgen.render import RenderedFile
+from wsgen.build.render import RenderedFile
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
 INSTALL_HINT = "Install it with `pip install 'wsgen[copier]'`."

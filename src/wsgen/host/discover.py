@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from wsgen.errors import RefusedError, UsageError
-from wsgen.projectconfig import ProjectConfig
-from wsgen.reach import reachable_files, route_paths
-from wsgen.scan import (
+from wsgen.host.projectconfig import ProjectConfig
+from wsgen.host.reach import reachable_files, route_paths
+from wsgen.host.sources import (
     ProjectFiles,
     assigned_names,
     assigned_value,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from wsgen.scan import ProjectFiles
+from wsgen.host.sources import ProjectFiles
 
 _FROM_IMPORT = re.compile(
     r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE

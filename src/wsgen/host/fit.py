@@ -9,12 +9,12 @@ import ast
 import re
 from collections.abc import Mapping
 
-from wsgen import features
-from wsgen.discover import Layout, referenced_module
+from wsgen.build import features
+from wsgen.build.render import ROUTER_LIFESPANS_SINCE
 from wsgen.errors import RefusedError
-from wsgen.projectconfig import ProjectConfig, requirement_name
-from wsgen.render import ROUTER_LIFESPANS_SINCE
-from wsgen.scan import ProjectFiles
+from wsgen.host.discover import Layout, referenced_module
+from wsgen.host.projectconfig import ProjectConfig, requirement_name
+from wsgen.host.sources import ProjectFiles
 
 UPGRADE_FASTAPI = "fastapi>=0.115"
 MIN_SECRET_BYTES = 32  # as the runtime's keys.py requires of an HS256 secret

@@ -18,8 +18,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from wsgen.plan import FileChange, Plan
-from wsgen.render import builtin_templates_dir
+from wsgen.build.plan import FileChange, Plan
+from wsgen.build.render import builtin_templates_dir
 
 SKILL_PATH = ".claude/skills/ws/SKILL.md"
 AGENTS_PATH = "AGENTS.md"

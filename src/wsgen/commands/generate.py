@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wsgen import __version__, features, hostfit
-from wsgen.deps import plan_dependencies
-from wsgen.discover import Layout, discover, layout_summary
-from wsgen.errors import RefusedError, UsageError, require_folder
-from wsgen.manifest import (
+from wsgen import __version__
+from wsgen.build import features
+from wsgen.build.deps import plan_dependencies
+from wsgen.build.manifest import (
     MANIFEST_NAME,
     DependencyInsert,
     EndpointRecord,
@@ -26,10 +25,9 @@ from wsgen.manifest import (
     read_manifest,
     route_module,
 )
-from wsgen.plan import FileChange, Plan, classify
-from wsgen.projectconfig import load_config
-from wsgen.registration import Registration
-from wsgen.render import (
+from wsgen.build.plan import FileChange, Plan, classify
+from wsgen.build.registration import Registration
+from wsgen.build.render import (
     Renderer,
     endpoint_context,
     endpoint_templates,
@@ -38,11 +36,15 @@ from wsgen.render import (
     relative_module,
     runtime_context,
 )
-from wsgen.scan import ProjectFiles, scan_project
-from wsgen.spec import Spec
+from wsgen.build.spec import Spec
+from wsgen.errors import RefusedError, UsageError, require_folder
+from wsgen.host import fit
+from wsgen.host.discover import Layout, discover, layout_summary
+from wsgen.host.projectconfig import load_config
+from wsgen.host.sources import ProjectFiles, scan_project
 
 if TYPE_CHECKING:
-    from wsgen.render import RenderedFile
+    from wsgen.build.render import RenderedFile
 
 
 @dataclass
@@ -177,9 +179,9 @@ def build_generation(
             hint="Upgrade to pydantic>=2 (FastAPI supports it since 0.100) and re-run.",
             code="pydantic_v1",
         )
-    fit_notes = hostfit.fastapi_notes(layout)
+    fit_notes = fit.fastapi_notes(layout)
     if spec.auth_with is not None:
-        hostfit.check_auth_with(files, spec.auth_with)
+        fit.check_auth_with(files, spec.auth_with)
     _check_name_is_free(spec, layout, files, owned)
     for other, record in manifest.endpoints.items():
         if other != spec.name and record.options.get("path") == spec.path:
@@ -210,7 +212,7 @@ def build_generation(
         rt_context, layout.runtime_dir, features.runtime_modules(wanted)
     )
     shared += renderer.project(ep_context, wanted)
-    serving = hostfit.serving_requirements(config)
+    serving = fit.serving_requirements(config)
     deps = plan_dependencies(config, {**features.requirements(wanted), **serving})
     template_notes: list[str] = []
     # A copier template replaces the endpoint's own files only: the runtime
@@ -339,8 +341,8 @@ def build_generation(
         plan.notes.append("your auth helpers: " + ", ".join(layout.auth_functions))
     plan.notes.extend(fit_notes)
     if spec.auth:
-        plan.notes.extend(hostfit.auth_notes(layout, spec.auth_with))
-        short = hostfit.short_secret_warning(layout, _env_texts(root, layout))
+        plan.notes.extend(fit.auth_notes(layout, spec.auth_with))
+        short = fit.short_secret_warning(layout, _env_texts(root, layout))
         if short and spec.auth_with is None:
             plan.warnings.append(short)
     if set(serving.values()) & set(deps.missing):
@@ -397,7 +399,7 @@ def _from_template(
     deps_file: str | None,
 ) -> tuple[list[RenderedFile], list[str]]:
     """The endpoint's files from a copier template, kept off wsgen's own paths."""
-    from wsgen import copier_source
+    from wsgen.build import copier_source
 
     assert spec.template is not None
     output = copier_source.render(spec.template, spec.template_ref, context)
@@ -435,7 +437,7 @@ def _template_commit(spec: Spec, rendered: list[RenderedFile]) -> dict[str, str]
         return {}
     import re
 
-    from wsgen.copier_source import answers_file
+    from wsgen.build.copier_source import answers_file
 
     answers = answers_file(spec.name)
     for item in rendered:
@@ -503,7 +505,7 @@ class Bases:
     def _from_template(self, record: EndpointRecord, path: str) -> bytes | None:
         """The copier template at the recorded commit, rendered once per endpoint."""
         if record.name not in self._templates:
-            from wsgen import copier_source
+            from wsgen.build import copier_source
             from wsgen.errors import WsgenError
 
             try:
@@ -536,7 +538,7 @@ class Bases:
 
 
 def _merged(change: FileChange, base: bytes | None) -> FileChange:
-    from wsgen.merge import merge3
+    from wsgen.build.merge import merge3
 
     if change.old is None:
         return change

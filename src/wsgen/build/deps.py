@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wsgen import features
-from wsgen.projectconfig import ProjectConfig, canonical, requirement_name
+from wsgen.build import features
+from wsgen.host.projectconfig import ProjectConfig, canonical, requirement_name
 
 
 def import_name(requirement: str) -> str | None:

@@ -5,7 +5,7 @@ for their schemas while it generates. This module (run where pydantic is
 installed) writes them once; a unit test fails when the stored file no
 longer matches the runtime's models:
 
-    python -m wsgen.frame_models > src/wsgen/frame_schemas.json
+    python -m wsgen.build.frame_models > src/wsgen/build/frame_schemas.json
 
 Client frames are the runtime's own models (`wsgen.runtime.protocol`), the
 ones the endpoints parse with; server frames are described by the models
