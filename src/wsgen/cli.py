@@ -447,7 +447,10 @@ def _generate(
             raise typer.Exit(EXIT_OK)
     apply(root, plan)
     result = _verify(generation.layout, spec, install) if verify else None
-    tests_path = next((c.path for c in plan.changes if c.group == "tests"), "tests")
+    from wsgen.build.plan import Group
+
+    tests = [c.path for c in plan.changes if c.group == Group.TESTS]
+    tests_path = tests[0] if tests else "tests"
     refusal = _applied_refusal(plan, result)
     if as_json:
         report = plan.to_json(applied=True, verify=result)
@@ -496,7 +499,9 @@ def _verify(layout: Any, spec: Any, install: bool) -> dict[str, Any]:
 
 def _applied_refusal(plan: Plan, verify: dict[str, Any] | None) -> WsgenError | None:
     """Why an applied run still ends in a non-zero exit, for the JSON report."""
-    marked = [c.path for c in plan.changes if c.action == "merge-conflict"]
+    from wsgen.build.plan import Action
+
+    marked = [c.path for c in plan.changes if c.action == Action.MERGE_CONFLICT]
     if marked:
         return WsgenError(
             f"conflicts marked in {', '.join(marked)}.",

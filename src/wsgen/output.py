@@ -14,20 +14,20 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
-from wsgen.build.plan import Plan
+from wsgen.build.plan import Action, Group, Plan
 from wsgen.commands.check import CheckReport
 
 ACTION_STYLE = {
-    "create": "green",
-    "identical": "dim",
-    "update": "cyan",
-    "edit": "yellow",
-    "overwrite": "magenta",
-    "conflict": "bold red",
-    "delete": "red",
-    "keep": "yellow",
-    "merge": "cyan",
-    "merge-conflict": "bold red",
+    Action.CREATE: "green",
+    Action.IDENTICAL: "dim",
+    Action.UPDATE: "cyan",
+    Action.EDIT: "yellow",
+    Action.OVERWRITE: "magenta",
+    Action.CONFLICT: "bold red",
+    Action.DELETE: "red",
+    Action.KEEP: "yellow",
+    Action.MERGE: "cyan",
+    Action.MERGE_CONFLICT: "bold red",
 }
 
 
@@ -72,9 +72,9 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         )
     tree = Tree(("Plan: " if dry_run else "") + title)
     groups: dict[str, Tree] = {}
-    base = [c for c in plan.changes if c.group == "base"]
+    base = [c for c in plan.changes if c.group == Group.BASE]
     for change in plan.changes:
-        if change.group == "base":
+        if change.group == Group.BASE:
             continue  # an earlier version's copies: one summary line below
         if change.group not in groups:
             groups[change.group] = tree.add(f"[bold]{escape(change.group)}[/]")
@@ -89,12 +89,15 @@ def print_plan(plan: Plan, *, dry_run: bool) -> None:
         )
     out.print(tree)
     for change in plan.changes:
-        if change.group == "base":
+        if change.group == Group.BASE:
             continue
-        if change.group in ("registration", "dependencies") or change.action in (
-            "conflict",
-            "merge",
-            "merge-conflict",
+        if change.group in (
+            Group.REGISTRATION,
+            Group.DEPENDENCIES,
+        ) or change.action in (
+            Action.CONFLICT,
+            Action.MERGE,
+            Action.MERGE_CONFLICT,
         ):
             diff = change.diff()
             if diff:

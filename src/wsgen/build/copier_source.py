@@ -28,6 +28,7 @@ from wsgen.errors import (
     require_folder,
 )
 from wsgen.build.render import RenderedFile
+from wsgen.build.plan import Group
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
 INSTALL_HINT = "Install it with `pip install 'wsgen[copier]'`."
@@ -257,9 +258,8 @@ def collect(out: Path, tests_dir: str, source: str) -> list[RenderedFile]:
                     f"--template {source} renders {rel}, which is not UTF-8 text.",
                     hint="wsgen generates text files only; nothing was written.",
                 ) from None
-            group = (
-                "tests" if rel.startswith(tests_dir.rstrip("/") + "/") else "endpoint"
-            )
+            in_tests = rel.startswith(tests_dir.rstrip("/") + "/")
+            group = Group.TESTS if in_tests else Group.ENDPOINT
             files.append(RenderedFile(rel, text, group))
     return sorted(files, key=lambda item: item.path)
 

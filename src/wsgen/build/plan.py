@@ -13,37 +13,82 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from wsgen.errors import RefusedError
 
 PLAN_SCHEMA_VERSION = 1
-DIFFED = ("edit", "conflict", "update", "overwrite", "merge", "merge-conflict")
+
+
+class Action(str, Enum):
+    """What a run does to one file; the value is what `--json` prints."""
+
+    CREATE = "create"
+    IDENTICAL = "identical"
+    UPDATE = "update"  # ours, unedited, and the templates changed
+    CONFLICT = "conflict"  # exists and differs: nothing is written
+    OVERWRITE = "overwrite"  # exists and differs; --force
+    EDIT = "edit"  # registration, dependencies, manifest
+    DELETE = "delete"
+    KEEP = "keep"  # no longer generated, but edited: left alone
+    MERGE = "merge"  # upgrade: the user's edits merged in
+    MERGE_CONFLICT = "merge-conflict"  # upgrade: conflict markers written
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Group(str, Enum):
+    """Where a file belongs, for the plan's tree and `--json`."""
+
+    PACKAGE = "package"  # an __init__.py making a folder a package
+    RUNTIME = "runtime"
+    ENDPOINT = "endpoint"
+    TESTS = "tests"
+    CLIENT = "client"
+    REGISTRATION = "registration"
+    DEPENDENCIES = "dependencies"
+    MANIFEST = "manifest"
+    AGENT = "agent"
+    BASE = "base"  # copies under .wsgen/base/ from older versions, removed
+
+    def __str__(self) -> str:
+        return self.value
+
+
+DIFFED = (
+    Action.EDIT,
+    Action.CONFLICT,
+    Action.UPDATE,
+    Action.OVERWRITE,
+    Action.MERGE,
+    Action.MERGE_CONFLICT,
+)
+WRITES = (
+    Action.CREATE,
+    Action.UPDATE,
+    Action.OVERWRITE,
+    Action.EDIT,
+    Action.DELETE,
+    Action.MERGE,
+    Action.MERGE_CONFLICT,
+)
 
 
 @dataclass(frozen=True)
 class FileChange:
     path: str
-    action: (
-        str  # create | identical | update | conflict | overwrite | edit | delete | keep
-    )
-    group: str  # package | runtime | endpoint | tests | registration | dependencies | manifest
+    action: Action
+    group: Group
     new: bytes
     old: bytes | None = None
     reason: str = ""
 
     @property
     def writes(self) -> bool:
-        return self.action in (
-            "create",
-            "update",
-            "overwrite",
-            "edit",
-            "delete",
-            "merge",
-            "merge-conflict",
-        )
+        return self.action in WRITES
 
     def diff(self) -> str:
         if self.old is None or self.old == self.new:
@@ -68,7 +113,7 @@ class Plan:
 
     @property
     def conflicts(self) -> list[FileChange]:
-        return [c for c in self.changes if c.action == "conflict"]
+        return [c for c in self.changes if c.action == Action.CONFLICT]
 
     @property
     def writes(self) -> list[FileChange]:
@@ -112,7 +157,7 @@ class Plan:
                     **({"reason": c.reason} if c.reason else {}),
                     **(
                         {"diff": c.diff()}
-                        if c.action in DIFFED and c.group != "base"
+                        if c.action in DIFFED and c.group != Group.BASE
                         else {}
                     ),
                 }
@@ -132,7 +177,7 @@ class Plan:
 
 def classify(
     path: str,
-    group: str,
+    group: Group,
     new: bytes,
     old: bytes | None,
     *,
@@ -142,19 +187,19 @@ def classify(
 ) -> FileChange:
     """Decide what to do with one generated file given what is on disk."""
     if old is None:
-        return FileChange(path, "create", group, new)
+        return FileChange(path, Action.CREATE, group, new)
     if old == new:
-        return FileChange(path, "identical", group, new, old)
+        return FileChange(path, Action.IDENTICAL, group, new, old)
     if owned_hash is not None and owned_hash == old_hash:
         return FileChange(
-            path, "update", group, new, old, "generated earlier, unedited"
+            path, Action.UPDATE, group, new, old, "generated earlier, unedited"
         )
     if force:
         return FileChange(
-            path, "overwrite", group, new, old, "exists and differs; --force"
+            path, Action.OVERWRITE, group, new, old, "exists and differs; --force"
         )
     why = "edited since wsgen generated it" if owned_hash else "exists and differs"
-    return FileChange(path, "conflict", group, new, old, why)
+    return FileChange(path, Action.CONFLICT, group, new, old, why)
 
 
 # --- apply -------------------------------------------------------------------
@@ -190,7 +235,7 @@ def apply(root: Path, plan: Plan) -> None:
     try:
         for change in changes:
             target = root / change.path
-            if change.action == "delete":
+            if change.action == Action.DELETE:
                 staged.append((target, None))
                 continue
             missing = []
@@ -248,7 +293,7 @@ def apply(root: Path, plan: Plan) -> None:
     for _, backup in backups:
         if backup is not None:
             backup.unlink(missing_ok=True)
-    _remove_emptied_dirs(root, [root / c.path for c in changes if c.action == "delete"])
+    _remove_emptied_dirs(root, [root / c.path for c in changes if c.action == Action.DELETE])
 
 
 def _remove_emptied_dirs(root: Path, deleted: list[Path]) -> None:

@@ -20,6 +20,7 @@ from wsgen import __version__
 from wsgen.build import features
 from wsgen.host.discover import Layout
 from wsgen.build.manifest import Manifest
+from wsgen.build.plan import Group
 from wsgen.build.spec import Spec
 
 OVERRIDE_DIR = ".wsgen/templates"
@@ -29,7 +30,7 @@ OVERRIDE_DIR = ".wsgen/templates"
 class RenderedFile:
     path: str  # POSIX, relative to the project root
     content: str
-    group: str  # "package", "runtime", "endpoint" or "tests"
+    group: Group  # package, runtime, endpoint, tests or client
 
 
 def runtime_source_dir() -> Path:
@@ -213,7 +214,7 @@ class Renderer:
                 content = self._render(template, context)
             else:
                 content = (self.source / f"{module}.py").read_text(encoding="utf-8")
-            out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, "runtime"))
+            out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, Group.RUNTIME))
         return out
 
     def project(
@@ -223,7 +224,7 @@ class Renderer:
         the client's core), for the features any endpoint has on. They read
         only the project's folders and module names from ``context``."""
         files = self.endpoint(context, features.project_templates(wanted))
-        return [RenderedFile(f.path, f.content, "runtime") for f in files]
+        return [RenderedFile(f.path, f.content, Group.RUNTIME) for f in files]
 
     def endpoint(
         self, context: dict[str, Any], templates: list[str]
@@ -236,12 +237,13 @@ class Renderer:
         }
         out = []
         for template in templates:
-            group, _, name = template.partition("/")
+            folder, _, name = template.partition("/")
             name = name[: -len(".jinja")].replace("{{name}}", str(context["name"]))
             content = self._render(template, context)
             if not content.strip():
                 continue  # a template that renders empty is off for these options
-            out.append(RenderedFile(f"{folders[group]}/{name}", content, group))
+            path = f"{folders[folder]}/{name}"
+            out.append(RenderedFile(path, content, Group(folder)))
         return out
 
 
@@ -255,7 +257,7 @@ def package_inits(layout: Layout, exists: Any) -> list[RenderedFile]:
     for directory in dirs:
         init = f"{directory}/__init__.py"
         if not exists(init):
-            out.append(RenderedFile(init, "", "package"))
+            out.append(RenderedFile(init, "", Group.PACKAGE))
     return out
 
 

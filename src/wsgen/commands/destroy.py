@@ -24,7 +24,7 @@ from wsgen.build.manifest import (
     dumps,
     read_manifest,
 )
-from wsgen.build.plan import FileChange, Plan
+from wsgen.build.plan import Action, FileChange, Group, Plan
 from wsgen.commands.generate import BASE_DIR, base_path
 from wsgen.errors import RefusedError
 from wsgen.host.projectconfig import canonical, requirement_name
@@ -156,21 +156,21 @@ def refuse_dangling_imports(
 
 
 def _file_change(
-    root: Path, path: str, recorded: str, force: bool, group: str
+    root: Path, path: str, recorded: str, force: bool, group: Group
 ) -> FileChange | None:
     target = root / path
     if not target.is_file():
         return None
     data = target.read_bytes()
     if content_hash(data) == recorded:
-        return FileChange(path, "delete", group, b"", data)
+        return FileChange(path, Action.DELETE, group, b"", data)
     if force:
         return FileChange(
-            path, "delete", group, b"", data, "edited since generation; --force"
+            path, Action.DELETE, group, b"", data, "edited since generation; --force"
         )
     return FileChange(
         path,
-        "keep",
+        Action.KEEP,
         group,
         data,
         data,
@@ -192,7 +192,7 @@ def _refuse_if_still_imported(
     files: ProjectFiles,
     new_host: tuple[str, str] | None,
 ) -> None:
-    deleted = {c.path for c in plan.changes if c.action == "delete"}
+    deleted = {c.path for c in plan.changes if c.action == Action.DELETE}
     base = _import_root(manifest)
     # A package whose folder keeps modules of yours still imports (as a
     # namespace package): only modules that really go count.
@@ -210,7 +210,7 @@ def _refuse_if_still_imported(
     }
     if not removed:
         return
-    kept = {c.path for c in plan.changes if c.action == "keep"}
+    kept = {c.path for c in plan.changes if c.action == Action.KEEP}
     texts = {p: t for p, t in files.texts.items() if p not in deleted}
     for path in kept:
         if path.endswith(".py"):
@@ -236,7 +236,7 @@ def _base_copies(
     else:
         paths = [base_path(p) for p in sorted(endpoint_files)]
     return [
-        FileChange(path, "delete", "base", b"", (root / path).read_bytes())
+        FileChange(path, Action.DELETE, Group.BASE, b"", (root / path).read_bytes())
         for path in paths
         if (root / path).is_file()
     ]
@@ -313,7 +313,7 @@ def _dependency_changes(
     if removed:
         plan.notes.append("dependencies removed: " + ", ".join(sorted(removed)))
     changes = [
-        FileChange(file, "edit", "dependencies", text.encode("utf-8"), old)
+        FileChange(file, Action.EDIT, Group.DEPENDENCIES, text.encode("utf-8"), old)
         for file, (old, text) in sorted(texts.items())
         if text.encode("utf-8") != old
     ]
@@ -345,7 +345,7 @@ def _legacy_dependency_changes(
             new_text = remove_dependencies(old.decode("utf-8"), removable)
             if new_text.encode("utf-8") != old:
                 plan.notes.append("dependencies removed: " + ", ".join(removable))
-                change = FileChange(dep_file, "edit", "dependencies",
+                change = FileChange(dep_file, Action.EDIT, Group.DEPENDENCIES,
                                     new_text.encode("utf-8"), old)  # fmt: skip
                 return [change], removable, []
     return [], [], list(manifest.dependency_edits)
@@ -391,7 +391,7 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
     if last:
         owned.update(manifest.package_files)
     for path, recorded in sorted(owned.items()):
-        group = "endpoint" if path in record.files else "runtime"
+        group = Group.ENDPOINT if path in record.files else Group.RUNTIME
         change = _file_change(root, path, recorded, force, group)
         if change is not None:
             plan.changes.append(change)
@@ -411,7 +411,11 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         if new_host != text:
             plan.changes.append(
                 FileChange(
-                    reg["file"], "edit", "registration", new_host.encode("utf-8"), old
+                    reg["file"],
+                    Action.EDIT,
+                    Group.REGISTRATION,
+                    new_host.encode("utf-8"),
+                    old,
                 )
             )
 
@@ -429,10 +433,10 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
 
     manifest_path = root / MANIFEST_NAME
     old_manifest = manifest_path.read_bytes()
-    kept = [c for c in plan.changes if c.action == "keep"]
+    kept = [c for c in plan.changes if c.action == Action.KEEP]
     if last:  # edited files that stay are the user's now, no longer wsgen's
         plan.changes.append(
-            FileChange(MANIFEST_NAME, "delete", "manifest", b"", old_manifest)
+            FileChange(MANIFEST_NAME, Action.DELETE, Group.MANIFEST, b"", old_manifest)
         )
     else:
         remaining = Manifest(
@@ -454,7 +458,9 @@ def build_destroy(root: Path, name: str, *, force: bool) -> Plan:
         }
         new_manifest = dumps(remaining).encode("utf-8")
         plan.changes.append(
-            FileChange(MANIFEST_NAME, "edit", "manifest", new_manifest, old_manifest)
+            FileChange(
+                MANIFEST_NAME, Action.EDIT, Group.MANIFEST, new_manifest, old_manifest
+            )
         )
     if kept:
         plan.warnings.append("kept edited files: " + ", ".join(c.path for c in kept))

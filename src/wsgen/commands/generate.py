@@ -25,7 +25,7 @@ from wsgen.build.manifest import (
     read_manifest,
     route_module,
 )
-from wsgen.build.plan import FileChange, Plan, classify
+from wsgen.build.plan import Action, FileChange, Group, Plan, classify
 from wsgen.build.registration import Registration
 from wsgen.build.render import (
     Renderer,
@@ -238,7 +238,7 @@ def build_generation(
             owned_hash=all_hashes.get(item.path), force=force,
             old_hash=content_hash(old) if old is not None else None,
         )  # fmt: skip
-        if merge and change.action == "conflict" and item.path in all_hashes:
+        if merge and change.action == Action.CONFLICT and item.path in all_hashes:
             change = _merged(change, bases.get(item.path, all_hashes[item.path]))
         changes.append(_kept_if_expected(change, all_hashes, manifest))
     rendered_paths = {item.path for item in rendered}
@@ -246,7 +246,7 @@ def build_generation(
     if merge and spec.name in manifest.endpoints:
         dropped.update(manifest.endpoints[spec.name].files)
     for path, recorded in sorted(dropped.items()):
-        group = "runtime" if path in manifest.runtime_files else "endpoint"
+        group = Group.RUNTIME if path in manifest.runtime_files else Group.ENDPOINT
         gone = _no_longer_generated(root, path, recorded, rendered_paths, group)
         if gone is not None:
             changes.append(gone)
@@ -269,7 +269,11 @@ def build_generation(
         added_blank = added > int(edit.added_import) + int(edit.added_include)
         changes.append(
             FileChange(
-                layout.target.file, "edit", "registration", edit.new_source, host_source
+                layout.target.file,
+                Action.EDIT,
+                Group.REGISTRATION,
+                edit.new_source,
+                host_source,
             )
         )
 
@@ -277,7 +281,11 @@ def build_generation(
         old = _read(root, deps.file)
         changes.append(
             FileChange(
-                deps.file, "edit", "dependencies", deps.new_text.encode("utf-8"), old
+                deps.file,
+                Action.EDIT,
+                Group.DEPENDENCIES,
+                deps.new_text.encode("utf-8"),
+                old,
             )
         )
 
@@ -303,12 +311,12 @@ def build_generation(
     old_manifest = _read(root, MANIFEST_NAME)
     manifest_bytes = manifest_text.encode("utf-8")
     action = (
-        "create"
+        Action.CREATE
         if old_manifest is None
-        else ("identical" if old_manifest == manifest_bytes else "edit")
+        else (Action.IDENTICAL if old_manifest == manifest_bytes else Action.EDIT)
     )
     changes.append(
-        FileChange(MANIFEST_NAME, action, "manifest", manifest_bytes, old_manifest)
+        FileChange(MANIFEST_NAME, action, Group.MANIFEST, manifest_bytes, old_manifest)
     )
 
     plan = Plan(
@@ -456,7 +464,9 @@ def _legacy_base_removal(root: Path) -> list[FileChange]:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             rel = path.relative_to(root).as_posix()
-            changes.append(FileChange(rel, "delete", "base", b"", path.read_bytes()))
+            changes.append(
+                FileChange(rel, Action.DELETE, Group.BASE, b"", path.read_bytes())
+            )
     return changes
 
 
@@ -549,9 +559,9 @@ def _merged(change: FileChange, base: bytes | None) -> FileChange:
         change.new.decode("utf-8"),
     )
     action, reason = (
-        ("merge", "your edits kept")
+        (Action.MERGE, "your edits kept")
         if not conflicts
-        else ("merge-conflict", f"{conflicts} conflict(s) marked in the file")
+        else (Action.MERGE_CONFLICT, f"{conflicts} conflict(s) marked in the file")
     )
     return FileChange(
         change.path, action, change.group, text.encode("utf-8"), change.old, reason
@@ -563,7 +573,7 @@ def _kept_if_expected(
 ) -> FileChange:
     """An edit that needs no decision: the templates render what was generated
     before, and the file is the user's, or its edit was accepted."""
-    if change.action != "conflict" or change.old is None:
+    if change.action != Action.CONFLICT or change.old is None:
         return change
     if generated.get(change.path) != content_hash(change.new):
         return change  # the templates changed: a real conflict (upgrade merges)
@@ -573,7 +583,9 @@ def _kept_if_expected(
         reason = "your accepted edit kept"
     else:
         return change
-    return FileChange(change.path, "keep", change.group, change.old, change.old, reason)
+    return FileChange(
+        change.path, Action.KEEP, change.group, change.old, change.old, reason
+    )
 
 
 def _still_accepted(
@@ -585,15 +597,21 @@ def _still_accepted(
     for change in changes:
         if change.path not in kept:
             continue
-        if change.action == "merge":
+        if change.action == Action.MERGE:
             kept[change.path] = content_hash(change.new)
-        elif change.action in ("create", "identical", "update", "overwrite", "delete"):
+        elif change.action in (
+            Action.CREATE,
+            Action.IDENTICAL,
+            Action.UPDATE,
+            Action.OVERWRITE,
+            Action.DELETE,
+        ):
             del kept[change.path]
     return kept
 
 
 def _no_longer_generated(
-    root: Path, path: str, recorded: str, rendered: set[str], group: str
+    root: Path, path: str, recorded: str, rendered: set[str], group: Group
 ) -> FileChange | None:
     if path in rendered:
         return None
@@ -601,9 +619,9 @@ def _no_longer_generated(
     if old is None:
         return None
     if content_hash(old) == recorded:
-        return FileChange(path, "delete", group, b"", old, "no longer generated")
+        return FileChange(path, Action.DELETE, group, b"", old, "no longer generated")
     return FileChange(
-        path, "keep", group, old, old, "no longer generated; edited, kept"
+        path, Action.KEEP, group, old, old, "no longer generated; edited, kept"
     )
 
 
@@ -660,9 +678,9 @@ def _updated_manifest(
     endpoint_files: dict[str, str] = {}
     for item in rendered:
         digest = content_hash(item.content)
-        if item.group == "runtime":
+        if item.group == Group.RUNTIME:
             updated.runtime_files[item.path] = digest
-        elif item.group == "package":
+        elif item.group == Group.PACKAGE:
             updated.package_files[item.path] = digest
         else:
             endpoint_files[item.path] = digest

@@ -18,7 +18,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from wsgen.build.plan import FileChange, Plan
+from wsgen.build.plan import Action, FileChange, Group, Plan
 from wsgen.build.render import builtin_templates_dir
 
 SKILL_PATH = ".claude/skills/ws/SKILL.md"
@@ -126,35 +126,46 @@ def _agents_change(root: Path, tool: str, *, force: bool) -> FileChange:
     new_text, found = with_agents_section(text, agents_section(tool))
     new = new_text.encode("utf-8")
     if old is None:
-        return FileChange(AGENTS_PATH, "create", "agent", new)
+        return FileChange(AGENTS_PATH, Action.CREATE, Group.AGENT, new)
     if new == old:
-        return FileChange(AGENTS_PATH, "identical", "agent", new, old)
+        return FileChange(AGENTS_PATH, Action.IDENTICAL, Group.AGENT, new, old)
     if found is None:
-        return FileChange(AGENTS_PATH, "edit", "agent", new, old, "section added")
+        return FileChange(
+            AGENTS_PATH, Action.EDIT, Group.AGENT, new, old, "section added"
+        )
     inner = found[len(AGENTS_START) : -len(AGENTS_END)].replace("\r\n", "\n")
     if _unedited(inner.strip("\n") + "\n"):
-        return FileChange(AGENTS_PATH, "edit", "agent", new, old, "section replaced")
+        return FileChange(
+            AGENTS_PATH, Action.EDIT, Group.AGENT, new, old, "section replaced"
+        )
     return _edited(AGENTS_PATH, new, old, force, "wsgen's section was edited by hand")
 
 
 def _edited(path: str, new: bytes, old: bytes, force: bool, why: str) -> FileChange:
     if force:
-        return FileChange(path, "overwrite", "agent", new, old, f"{why}; --force")
-    return FileChange(path, "conflict", "agent", new, old, why)
+        return FileChange(
+            path, Action.OVERWRITE, Group.AGENT, new, old, f"{why}; --force"
+        )
+    return FileChange(path, Action.CONFLICT, Group.AGENT, new, old, why)
 
 
 def _skill_change(root: Path, tool: str, *, force: bool) -> FileChange:
     new = skill_text(tool).encode("utf-8")
     target = root / SKILL_PATH
     if not target.is_file():
-        return FileChange(SKILL_PATH, "create", "agent", new)
+        return FileChange(SKILL_PATH, Action.CREATE, Group.AGENT, new)
     old = target.read_bytes()
     if old == new:
-        return FileChange(SKILL_PATH, "identical", "agent", new, old)
+        return FileChange(SKILL_PATH, Action.IDENTICAL, Group.AGENT, new, old)
     text = old.decode("utf-8", "replace")
     if _unedited(text):
         return FileChange(
-            SKILL_PATH, "update", "agent", new, old, "written earlier, unedited"
+            SKILL_PATH,
+            Action.UPDATE,
+            Group.AGENT,
+            new,
+            old,
+            "written earlier, unedited",
         )
     why = "edited by hand" if STAMP_PREFIX in text else "exists and differs"
     return _edited(SKILL_PATH, new, old, force, why)
@@ -172,7 +183,9 @@ def build_install(root: Path, *, force: bool, agents_md: bool = False) -> Plan:
         if hashlib.sha256(data).hexdigest() in LEGACY_COMMAND_SHA256:
             why = "replaced by the skill"
             plan.changes.append(
-                FileChange(LEGACY_COMMAND_PATH, "delete", "agent", b"", data, why)
+                FileChange(
+                    LEGACY_COMMAND_PATH, Action.DELETE, Group.AGENT, b"", data, why
+                )
             )
         else:
             plan.warnings.append(
