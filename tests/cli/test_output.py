@@ -4,16 +4,13 @@ piped, a clean --help, refusals before questions, full URL paths."""
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_example, run_wsgen
+from tests.conftest import copy_example, run_on_terminal, run_wsgen
 from wsgen import output
 from wsgen.build.plan import FileChange, Plan
 
@@ -100,36 +97,6 @@ def test_help_is_clean(command: list[str]) -> None:
         assert all(line.count("wsgen ") == 1 for line in examples)
 
 
-def _run_on_a_terminal(
-    project: Path, *args: str, timeout: float = 60
-) -> tuple[int, str]:
-    main_fd, child_fd = pty.openpty()
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    env["TERM"] = "dumb"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsgen", *args],
-        cwd=project, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env,
-    )  # fmt: skip
-    os.close(child_fd)
-    chunks: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None or select.select([main_fd], [], [], 0)[0]:
-            assert time.monotonic() < deadline, f"still waiting: {''.join(chunks)!r}"
-            if select.select([main_fd], [], [], 0.2)[0]:
-                try:
-                    data = os.read(main_fd, 4096)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data.decode(errors="replace"))
-        return proc.wait(timeout=timeout), "".join(chunks)
-    finally:
-        proc.kill()
-        os.close(main_fd)
-
-
 @pytest.mark.parametrize("args", [["chat"], []], ids=["name-given", "no-name"])
 def test_two_apps_are_refused_before_any_question(
     tmp_path: Path, args: list[str]
@@ -139,7 +106,7 @@ def test_two_apps_are_refused_before_any_question(
     app = "from fastapi import FastAPI\n\napp = FastAPI()\n"
     (project / "one.py").write_text(app)
     (project / "two.py").write_text(app)
-    code, printed = _run_on_a_terminal(project, *args)
+    code, printed = run_on_terminal(*args, cwd=project, timeout=60)
     assert code == 1, printed
     assert "Found 2 FastAPI applications" in printed
     assert "?" not in printed.split("Found 2")[0], printed  # no question first
@@ -148,7 +115,7 @@ def test_two_apps_are_refused_before_any_question(
 
 def test_too_long_name_is_refused_before_any_question(tmp_path: Path) -> None:
     project = copy_example("app_package", tmp_path)
-    code, printed = _run_on_a_terminal(project, "a" * 300)
+    code, printed = run_on_terminal("a" * 300, cwd=project, timeout=60)
     assert code == 2, printed
     assert "the limit is 64" in printed
     assert "Require a JWT" not in printed
