@@ -60,15 +60,15 @@ def test_a_drained_writer_parks_and_wakes_for_the_next_frame() -> None:
     asyncio.run(scenario())
 
 
-def test_frames_keep_their_order_through_compaction() -> None:
-    """A writer that never quite catches up drops written frames from the
-    front of its queue: order and the byte count survive, memory does not
-    grow with everything ever sent."""
+def test_frames_keep_their_order_across_runs() -> None:
+    """A writer that never quite catches up takes what waits, one run at a
+    time: order and the byte count survive, and the list that waits never
+    grows with everything ever sent."""
 
     async def scenario() -> None:
         socket = FakeSocket()
         # The socket takes a loop turn every 5 frames and the producer adds
-        # 5 per turn: the queue never empties, so only compaction frees it.
+        # 5 per turn: the queue never empties.
         socket.yield_every = 5
         conn = _connection(socket, send_queue_messages=100_000)
         expected = [f"frame-{i}" for i in range(5000)]
@@ -82,7 +82,7 @@ def test_frames_keep_their_order_through_compaction() -> None:
             await asyncio.sleep(0)
         assert socket.sent == expected
         assert conn.queued == (0, 0)
-        # Without compaction the list would hold all 5000 frames.
+        # A queue never taken whole would hold all 5000 frames.
         assert longest < 600, longest
         conn.close(1000, "done")
         await conn.wait_closed()
@@ -317,7 +317,8 @@ def test_a_refused_frame_queues_and_the_next_ones_wait_behind_it() -> None:
         assert conn.queued[0] == 2
         await asyncio.sleep(0.01)
         conn.send("four")  # the writer is stuck on "two": queue it
-        assert conn.queued[0] == 2 and socket.sent == []
+        # The run being written ("two", "three") counts until it is done.
+        assert conn.queued[0] == 3 and socket.sent == []
         socket.gate.set()
         await asyncio.sleep(0.01)
         assert socket.sent == ["two", "three", "four"]
@@ -385,7 +386,6 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     from pydantic import Field, TypeAdapter
 
     from wsgen.runtime import session
-    from wsgen.runtime.limits import RateLimiter
     from wsgen.runtime.protocol import ChatMessage, Ping, ProtocolError
 
     frames: TypeAdapter[Any] = TypeAdapter(
@@ -399,25 +399,28 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     async def handle(conn: Connection, frame: Any) -> None:
         raise AssertionError(f"a hostile frame was handled: {frame!r}")
 
+    class OneFrame(FakeSocket):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.messages = [
+                {"type": "websocket.receive", "text": text},
+                {"type": "websocket.disconnect", "code": 1000},
+            ]
+
+        async def receive(self) -> dict[str, Any]:
+            return self.messages.pop(0)
+
     async def scenario() -> None:
-        socket = FakeSocket()
+        text = HOSTILE_FRAMES[name]
+        socket = OneFrame(text)
         identity = Identity(user_id="u", authenticated=True, refresh=refresh)
         conn = Connection(socket, identity, settings, lambda conn: None)
-        deadlines = session._Deadlines(conn, 0, None)
-        text = HOSTILE_FRAMES[name]
+        reader = session._Reader(conn, settings)
         assert len(text.encode()) < settings.max_frame_bytes
         started = time.perf_counter()
-        await session._on_frame(
-            {"type": "websocket.receive", "text": text},
-            conn,
-            settings,
-            RateLimiter(settings),
-            frames,
-            handle,
-            deadlines,
-        )
+        assert await reader.read(socket, frames, handle) == 1000  # type: ignore[arg-type]
         took = time.perf_counter() - started
-        deadlines.cancel()
+        reader.timer.cancel()
         await asyncio.sleep(0.01)
         assert conn.close_code is None
         reply = json.loads(socket.sent[-1])
