@@ -43,11 +43,11 @@ def test_every_other_module_is_copied_verbatim(tmp_path: Path) -> None:
 
 
 def test_a_project_template_replaces_a_runtime_module(tmp_path: Path) -> None:
-    override = tmp_path / ".wsgen/templates/runtime/limits.py.jinja"
+    override = tmp_path / ".wsgen/templates/runtime/settings.py.jinja"
     override.parent.mkdir(parents=True)
     override.write_text("# ours, for {{ runtime_module }}\n")
     context = {"jwt": None, "runtime_module": "app.websocket"}
-    (rendered,) = Renderer(tmp_path).runtime(context, "app/websocket", ["limits"])
+    (rendered,) = Renderer(tmp_path).runtime(context, "app/websocket", ["settings"])
     assert rendered.content == "# ours, for app.websocket\n"
 
 

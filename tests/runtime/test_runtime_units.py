@@ -60,15 +60,15 @@ def test_a_drained_writer_parks_and_wakes_for_the_next_frame() -> None:
     asyncio.run(scenario())
 
 
-def test_frames_keep_their_order_through_compaction() -> None:
-    """A writer that never quite catches up drops written frames from the
-    front of its queue: order and the byte count survive, memory does not
-    grow with everything ever sent."""
+def test_frames_keep_their_order_across_runs() -> None:
+    """A writer that never quite catches up takes what waits, one run at a
+    time: order and the byte count survive, and the list that waits never
+    grows with everything ever sent."""
 
     async def scenario() -> None:
         socket = FakeSocket()
         # The socket takes a loop turn every 5 frames and the producer adds
-        # 5 per turn: the queue never empties, so only compaction frees it.
+        # 5 per turn: the queue never empties.
         socket.yield_every = 5
         conn = _connection(socket, send_queue_messages=100_000)
         expected = [f"frame-{i}" for i in range(5000)]
@@ -82,7 +82,7 @@ def test_frames_keep_their_order_through_compaction() -> None:
             await asyncio.sleep(0)
         assert socket.sent == expected
         assert conn.queued == (0, 0)
-        # Without compaction the list would hold all 5000 frames.
+        # A queue never taken whole would hold all 5000 frames.
         assert longest < 600, longest
         conn.close(1000, "done")
         await conn.wait_closed()
@@ -317,7 +317,8 @@ def test_a_refused_frame_queues_and_the_next_ones_wait_behind_it() -> None:
         assert conn.queued[0] == 2
         await asyncio.sleep(0.01)
         conn.send("four")  # the writer is stuck on "two": queue it
-        assert conn.queued[0] == 2 and socket.sent == []
+        # The run being written ("two", "three") counts until it is done.
+        assert conn.queued[0] == 3 and socket.sent == []
         socket.gate.set()
         await asyncio.sleep(0.01)
         assert socket.sent == ["two", "three", "four"]
@@ -385,7 +386,6 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     from pydantic import Field, TypeAdapter
 
     from wsgen.runtime import session
-    from wsgen.runtime.limits import RateLimiter
     from wsgen.runtime.protocol import ChatMessage, Ping, ProtocolError
 
     frames: TypeAdapter[Any] = TypeAdapter(
@@ -399,25 +399,28 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     async def handle(conn: Connection, frame: Any) -> None:
         raise AssertionError(f"a hostile frame was handled: {frame!r}")
 
+    class OneFrame(FakeSocket):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.messages = [
+                {"type": "websocket.receive", "text": text},
+                {"type": "websocket.disconnect", "code": 1000},
+            ]
+
+        async def receive(self) -> dict[str, Any]:
+            return self.messages.pop(0)
+
     async def scenario() -> None:
-        socket = FakeSocket()
+        text = HOSTILE_FRAMES[name]
+        socket = OneFrame(text)
         identity = Identity(user_id="u", authenticated=True, refresh=refresh)
         conn = Connection(socket, identity, settings, lambda conn: None)
-        deadlines = session._Deadlines(conn, 0, None)
-        text = HOSTILE_FRAMES[name]
+        reader = session._Reader(conn, settings)
         assert len(text.encode()) < settings.max_frame_bytes
         started = time.perf_counter()
-        await session._on_frame(
-            {"type": "websocket.receive", "text": text},
-            conn,
-            settings,
-            RateLimiter(settings),
-            frames,
-            handle,
-            deadlines,
-        )
+        assert await reader.read(socket, frames, handle) == 1000  # type: ignore[arg-type]
         took = time.perf_counter() - started
-        deadlines.cancel()
+        reader.timer.cancel()
         await asyncio.sleep(0.01)
         assert conn.close_code is None
         reply = json.loads(socket.sent[-1])
@@ -571,5 +574,136 @@ def test_a_handler_cancelled_by_the_server_closes_with_1012() -> None:
             await handler
         assert socket.closed == (1012, "server shutting down")
         assert manager.connection_count == 0
+
+    asyncio.run(scenario())
+
+
+# -- the read loop (session.py) ------------------------------------------------
+
+
+class ScriptedSocket(FakeSocket):
+    """A socket whose client sends what the test puts in ``inbox``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    def client_sends(self, frame: dict[str, object]) -> None:
+        import json
+
+        self.inbox.put_nowait({"type": "websocket.receive", "text": json.dumps(frame)})
+
+    async def receive(self) -> dict[str, object]:
+        return await self.inbox.get()
+
+    def replies(self) -> list[dict[str, object]]:
+        import json
+
+        return [json.loads(text) for text in self.sent]
+
+
+def _served(
+    socket: ScriptedSocket,
+    identity: Identity,
+    handled: list[object],
+    **limits: float,
+) -> asyncio.Task[None]:
+    """Serve ``socket`` on a manager of its own; ``handled`` gets the frames
+    the endpoint's handler sees."""
+    from typing import Annotated, Any
+
+    from pydantic import Field, TypeAdapter
+
+    from wsgen.runtime.manager import ConnectionManager
+    from wsgen.runtime.protocol import ChatMessage, Ping, Typing
+    from wsgen.runtime.session import serve
+
+    manager = ConnectionManager(replace(WebSocketSettings(), **limits))
+    frames: TypeAdapter[Any] = TypeAdapter(
+        Annotated[ChatMessage | Ping | Typing, Field(discriminator="type")]
+    )
+
+    async def handle(conn: Connection, frame: Any) -> None:
+        handled.append(frame)
+
+    serving = serve(socket, manager, identity, frames, handle)  # type: ignore[arg-type]
+    return asyncio.create_task(serving)
+
+
+def test_rate_limits_answer_errors_then_close_after_the_strikes() -> None:
+    async def scenario() -> None:
+        socket, handled = ScriptedSocket(), list[object]()
+        task = _served(
+            socket,
+            Identity(user_id="u"),
+            handled,
+            messages_burst=2,
+            messages_per_second=0,
+            rate_strikes=3,
+            typing_burst=1,
+            typing_per_second=0,
+        )
+        for frame in [{"type": "typing", "room_id": "r"}] * 2 + [{"type": "ping"}] * 3:
+            socket.client_sends(frame)
+        await asyncio.wait_for(task, 1)
+        # One typing frame handled, the second dropped quietly (its own
+        # bucket); then every frame is over the message rate: two errors,
+        # and the third strike closes.
+        assert [type(frame).__name__ for frame in handled] == ["Typing"]
+        codes = [reply.get("code") for reply in socket.replies()[1:]]
+        assert codes == ["rate_limited", "rate_limited"]
+        assert socket.closed == (1008, "rate limit exceeded")
+
+    asyncio.run(scenario())
+
+
+def test_frames_keep_an_idle_connection_open_until_it_goes_quiet() -> None:
+    async def scenario() -> None:
+        socket = ScriptedSocket()
+        task = _served(socket, Identity(user_id="u"), [], idle_timeout=0.2)
+        started = asyncio.get_running_loop().time()
+        for _ in range(4):
+            await asyncio.sleep(0.1)
+            socket.client_sends({"type": "ping"})
+        await asyncio.wait_for(task, 1)
+        took = asyncio.get_running_loop().time() - started
+        assert socket.closed == (1001, "idle timeout")
+        assert 0.55 < took < 0.9, took  # the last frame at 0.4, then 0.2 quiet
+        assert [reply["type"] for reply in socket.replies()[1:]] == ["pong"] * 4
+
+    asyncio.run(scenario())
+
+
+def test_a_refreshed_token_moves_the_expiry() -> None:
+    import time
+
+    from wsgen.runtime.protocol import ProtocolError
+
+    async def refresh(token: str) -> Identity | ProtocolError:
+        if token != "fresh":
+            return ProtocolError("invalid_token", "invalid token")
+        later = time.time() + 0.4
+        return Identity(
+            user_id="u", authenticated=True, expires_at=later, refresh=refresh
+        )
+
+    async def scenario() -> None:
+        socket = ScriptedSocket()
+        identity = Identity(
+            user_id="u",
+            authenticated=True,
+            expires_at=time.time() + 0.2,
+            refresh=refresh,
+        )
+        task = _served(socket, identity, [])
+        socket.client_sends({"type": "auth", "token": "stale"})
+        socket.client_sends({"type": "auth", "token": "fresh"})
+        await asyncio.sleep(0.3)  # past the first expiry
+        assert socket.closed is None
+        await asyncio.wait_for(task, 1)
+        assert socket.closed == (4009, "token expired")
+        replies = socket.replies()[1:]
+        assert [reply.get("code") for reply in replies] == ["invalid_token", None]
+        assert replies[1]["type"] == "auth_ok"
 
     asyncio.run(scenario())

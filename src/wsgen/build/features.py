@@ -40,7 +40,6 @@ CORE = Feature(
         "backend",
         "connection",
         "host",
-        "limits",
         "logs",
         "manager",
         "protocol",

@@ -4,14 +4,13 @@
 endpoints with authentication require.
 """
 
-from .backend import BroadcastBackend, MemoryBackend
+from .backend import MemoryBackend
 from .connection import Connection, Identity
 from .logs import install_log_redaction
 from .manager import ConnectionManager
 from .protocol import (
     ChatMessage,
     ClientFrame,
-    CloseCode,
     ErrorCode,
     JoinRoom,
     LeaveRoom,
@@ -22,23 +21,7 @@ from .protocol import (
 from .session import admit_guest, serve
 from .settings import WebSocketSettings
 
-__all__ = [
-    "BroadcastBackend",
-    "ChatMessage",
-    "ClientFrame",
-    "CloseCode",
-    "Connection",
-    "ConnectionManager",
-    "ErrorCode",
-    "Identity",
-    "JoinRoom",
-    "LeaveRoom",
-    "MemoryBackend",
-    "Ping",
-    "ProtocolError",
-    "Typing",
-    "WebSocketSettings",
-    "admit_guest",
-    "install_log_redaction",
-    "serve",
-]
+__all__ = ["Connection", "ConnectionManager", "Identity", "MemoryBackend"]
+__all__ += ["ChatMessage", "ClientFrame", "ErrorCode", "JoinRoom", "LeaveRoom"]
+__all__ += ["Ping", "ProtocolError", "Typing", "WebSocketSettings"]
+__all__ += ["admit_guest", "install_log_redaction", "serve"]

@@ -1,34 +1,18 @@
 """One client connection: a bounded outbound queue drained by one task.
 
-``send`` never waits: it appends already-encoded text to the queue, so no
-caller (a room fan-out, an HTTP route) ever waits on somebody's socket. A
-client that falls behind the queue limits is closed alone, with 1013.
-
-The writer task lives as long as the connection and parks on a future
-while the queue is empty: waking a parked task costs a fraction of
-starting one per burst, which at a paced 100 messages/s to a room of 200
-is what keeps fan-out latency low. The socket is read in the ASGI
-handler's own task.
-
-Served by the runtime's uvicorn protocol (``uvicorn_protocol.py``, written
-with ``wsgen ... --accelerator uvicorn``), a
-connection whose queue is empty skips the queue: the frame, built once for
-a whole fan-out, goes straight to its transport, if the transport takes it
-(open, uncompressed, not paused). Anything queued keeps the order: while a
-frame waits, the next ones wait behind it.
-
-A connection belongs to the event loop that accepted it. Called from any
-other loop or thread (tests running several apps, each on its own loop),
-``send`` and ``close`` hand the call over to that loop instead of touching
-its tasks.
+``send`` never waits: no caller (a room fan-out, an HTTP route) waits on
+somebody's socket; a client behind the queue limits is closed alone, with
+1013. The writer parks on a future while the queue is empty (cheaper than
+a task per burst). Under the uvicorn accelerator, a frame for an empty
+queue goes straight to the transport when it takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 from uuid import uuid4
 
@@ -37,26 +21,12 @@ import structlog
 from .protocol import CloseCode, ProtocolError, encode, error_frame
 from .settings import WebSocketSettings
 
-__all__ = [
-    "FRAMES_EXTENSION",
-    "Connection",
-    "Identity",
-    "OutboundSocket",
-    "Refresh",
-    "text_frame",
-]
+__all__ = ["FRAMES_EXTENSION", "Connection", "Identity", "text_frame"]
 
 logger = structlog.get_logger(__name__)
 
-# Written frames are dropped from the front of a queue that is never empty
-# once this many have piled up (and they are at least half of it).
-_COMPACT_AFTER = 256
-
-# Where uvicorn_protocol.py offers its ``write_frame`` in the ASGI scope.
+# The scope extension of uvicorn_protocol.py's ``write_frame(frame)``.
 FRAMES_EXTENSION = "wsgen.frames"
-
-# Writes one complete frame to the transport; False when it cannot.
-WriteFrame = Callable[[bytes], bool]
 
 
 def text_frame(data: bytes) -> bytes:
@@ -69,26 +39,10 @@ def text_frame(data: bytes) -> bytes:
     return b"\x81\x7f" + length.to_bytes(8, "big") + data
 
 
-def _frame_writer(socket: object) -> WriteFrame | None:
-    """The protocol's ``write_frame``, when the server offers it."""
-    scope = getattr(socket, "scope", None)
-    if not isinstance(scope, Mapping):
-        return None
-    extensions = scope.get("extensions") or {}
-    write = extensions.get(FRAMES_EXTENSION)
-    return write if callable(write) else None
-
-
+# What a connection needs from a socket (Starlette's WebSocket fits).
 class OutboundSocket(Protocol):
-    """What a connection needs from a socket (Starlette's WebSocket fits)."""
-
     async def send_text(self, data: str) -> None: ...
-
-    async def close(
-        self,
-        code: int = 1000,
-        reason: str | None = None,
-    ) -> None: ...
+    async def close(self, code: int, reason: str) -> None: ...
 
 
 # A fresh token in, the identity it proves (or why not) out.
@@ -104,39 +58,11 @@ class Identity:
     claims: Mapping[str, Any] = field(default_factory=dict)
     # Epoch seconds at which the token stops being valid, if any.
     expires_at: float | None = None
-    # Checks the token of an ``auth`` frame sent on the open connection:
-    # the identity it yields replaces this one (set by ``auth``).
+    # Checks an open connection's ``auth`` frames (set by ``auth.py``).
     refresh: Refresh | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def guest(cls) -> Identity:
-        return cls(user_id=f"guest-{uuid4().hex[:12]}")
 
 
 class Connection:
-    __slots__ = (
-        "_closed",
-        "_closer",
-        "_direct",
-        "_head",
-        "_on_close",
-        "_parked",
-        "_queue",
-        "_queued_bytes",
-        "_settings",
-        "_sizes",
-        "_socket",
-        "_writer",
-        "close_code",
-        "close_reason",
-        "id",
-        "identity",
-        "loop",
-        "reader",
-        "rooms",
-        "user_id",
-    )
-
     def __init__(
         self,
         socket: OutboundSocket,
@@ -145,38 +71,25 @@ class Connection:
         on_close: Callable[[Connection], None],
     ) -> None:
         self.id = uuid4().hex
-        # The loop that owns the socket and this connection's tasks.
-        self.loop = asyncio.get_running_loop()
         self.identity = identity
         self.user_id = identity.user_id
         self.rooms: set[str] = set()
         self.close_code: int | None = None
         self.close_reason = ""
         self._socket = socket
-        self._direct = _frame_writer(socket)
-        self._settings = settings
-        self._on_close = on_close
-        # Frames waiting to be written are ``_queue[_head:]``, their sizes
-        # beside them. Lists, not a deque: an idle connection's empty list
-        # costs 56 bytes where a deque costs 760; and two lists, not one of
-        # (text, size) tuples, so a delivery allocates nothing that the
-        # garbage collector has to track.
+        extensions = getattr(socket, "scope", {}).get("extensions") or {}
+        self._direct = extensions.get(FRAMES_EXTENSION)  # False: not taken
+        self._settings, self._on_close = settings, on_close
+        # Frames waiting, and the run the writer is writing: both queued.
         self._queue: list[str] = []
-        self._sizes: list[int] = []
-        self._head = 0
+        self._run: list[str] = []
         self._queued_bytes = 0
-        self._closed: asyncio.Future[None] = self.loop.create_future()
-        # Started by the first frame; ends when the connection closes.
-        self._writer: asyncio.Task[None] | None = None
-        # Resolved to wake the writer parked on an empty queue.
-        self._parked: asyncio.Future[None] | None = None
+        self._closed = asyncio.get_running_loop().create_future()
+        self._writer: asyncio.Task[None] | None = None  # the first frame's
         self._closer: asyncio.Task[None] | None = None
-        # The task reading the socket (``serve``), cancelled once the close
-        # is done or given up: a peer that never answers keeps no reader.
+        self._parked: asyncio.Future[None] | None = None  # wakes the writer
+        # ``serve``'s task, cancelled once closed: a silent peer keeps none.
         self.reader: asyncio.Task[Any] | None = None
-
-    def __repr__(self) -> str:
-        return f"<Connection {self.id} user={self.user_id}>"
 
     @property
     def closing(self) -> bool:
@@ -185,95 +98,42 @@ class Connection:
     @property
     def queued(self) -> tuple[int, int]:
         """Frames and bytes waiting to be written."""
-        return len(self._queue) - self._head, self._queued_bytes
-
-    def _writer_done(self, writer: asyncio.Task[None]) -> None:
-        # A dead socket ends this connection only, never the sender's:
-        # whatever the send raised stops here, with the task.
-        if writer.cancelled() or writer.exception() is None:
-            return
-        logger.info(
-            "ws.write_failed",
-            connection_id=self.id,
-            user_id=self.user_id,
-            error=type(writer.exception()).__name__,
-        )
-        self.abandon()
-
-    def _elsewhere(self) -> bool:
-        """True when called off this connection's own event loop."""
-        try:
-            return asyncio.get_running_loop() is not self.loop
-        except RuntimeError:  # a thread without a running loop
-            return True
-
-    def _hand_over(self, call: Callable[[], object]) -> bool:
-        """Run ``call`` on the connection's loop; False if it is closed."""
-        try:
-            self.loop.call_soon_threadsafe(call)
-        except RuntimeError:
-            return False
-        return True
+        return len(self._queue) + len(self._run), self._queued_bytes
 
     def send(
-        self,
-        text: str,
-        size: int | None = None,
-        frame: bytes | None = None,
+        self, text: str, size: int | None = None, frame: bytes | None = None
     ) -> bool:
         """Send encoded text, now or from the queue; ``size`` (its length
         in bytes) and ``frame`` (``text_frame`` of it) spare re-encoding."""
         if self.close_code is not None:
             return False
-        if self._elsewhere():
-            return self._hand_over(partial(self.send, text, size, frame))
-        if size is None:
-            size = len(text.encode())
-        limits = self._settings
+        size = len(text.encode()) if size is None else size
+        frames, limits = len(self._queue) + len(self._run), self._settings
         if (
-            self._direct is not None
-            and self._head >= len(self._queue)  # nothing waits before it
-            and (self._writer is None or self._parked is not None)
+            not frames  # nothing waits before it
+            and self._direct is not None
             and size <= limits.send_queue_bytes
             and self._direct(frame or text_frame(text.encode()))
         ):
             return True
         if (
-            len(self._queue) - self._head >= limits.send_queue_messages
+            frames >= limits.send_queue_messages
             or self._queued_bytes + size > limits.send_queue_bytes
         ):
-            logger.warning(
-                "ws.limit_hit",
-                limit="send_queue",
-                connection_id=self.id,
-                user_id=self.user_id,
-                queued_frames=len(self._queue) - self._head,
-                queued_bytes=self._queued_bytes,
-            )
+            log = logger.bind(connection_id=self.id, user_id=self.user_id)
+            log.warning("ws.limit_hit", limit="send_queue", queued=frames)
             self._shut(CloseCode.TRY_AGAIN_LATER, "send queue full", False)
-            # This runs inside somebody's fan-out: the manager hears of the
-            # close on the next loop iteration, so the ``user_left`` it fans
-            # out never nests in this one (each full queue it met would
-            # close the next connection one stack level deeper).
-            self.loop.call_soon(self._on_close, self)
+            # Inside somebody's fan-out: the manager hears of it next loop
+            # iteration, so its ``user_left`` fan-out never nests in this.
+            asyncio.get_running_loop().call_soon(self._on_close, self)
             return False
         self._queue.append(text)
-        self._sizes.append(size)
         self._queued_bytes += size
         if self._writer is None:
-            self._writer = self.loop.create_task(
-                self._write_loop(),
-                name=f"ws-writer-{self.id}",
-            )
-            self._writer.add_done_callback(self._writer_done)
+            self._writer = asyncio.create_task(self._write_loop())
         else:
             self._unpark()
         return True
-
-    def _unpark(self) -> None:
-        parked, self._parked = self._parked, None
-        if parked is not None and not parked.done():
-            parked.set_result(None)
 
     def send_json(self, payload: Any) -> bool:
         return self.send(encode(payload))
@@ -282,120 +142,79 @@ class Connection:
         return self.send(encode(error_frame(code, message)))
 
     def close(self, code: int, reason: str, *, drain: bool = True) -> None:
-        """Close from the server side; ``drain`` flushes queued frames first.
+        """Close from the server side; ``drain`` flushes queued frames
+        first. Idempotent and synchronous: safe inside a fan-out loop."""
+        if self.close_code is None:
+            self._shut(code, reason, drain)
+            self._on_close(self)
 
-        Idempotent and synchronous, so it is safe inside a fan-out loop.
-        """
-        if self.close_code is not None:
-            return
-        if self._elsewhere():
-            self._hand_over(partial(self.close, code, reason, drain=drain))
-            return
-        self._shut(code, reason, drain)
-        self._on_close(self)
-
-    def _shut(self, code: int, reason: str, drain: bool) -> None:
-        """Mark the connection closing and start sending the close."""
-        self.close_code, self.close_reason = int(code), reason
-        if not drain:
-            self._drop_queue()
-        self._unpark()  # a parked writer sees the close and ends
-        self._closer = self.loop.create_task(
-            self._close(drain),
-            name=f"ws-closer-{self.id}",
-        )
-
-    def abandon(
-        self,
-        code: int = 1000,
-        reason: str = "client closed",
-    ) -> None:
-        """The peer is gone: stop writing (and closing), free the queue,
-        tell the manager. Idempotent; call it on the connection's loop."""
+    def abandon(self, code: int = 1000, reason: str = "client closed") -> None:
+        """The peer is gone or the close done: stop every task, free the
+        queue, tell the manager, end the read still waiting. Idempotent."""
         current = asyncio.current_task()
-        for task in (self._writer, self._closer):
+        for task in (self._writer, self._closer, self.reader):
             if task is not None and task is not current:
                 task.cancel()  # no-op once done
         self._drop_queue()
+        self.reader = None
         if self.close_code is None:
             self.close_code, self.close_reason = int(code), reason
             self._on_close(self)
-        self._finish()
+        if not self._closed.done():
+            self._closed.set_result(None)
 
     async def wait_closed(self) -> None:
         # wait(), not ``await``: a cancelled waiter leaves the future alone.
         await asyncio.wait({self._closed})
 
-    def _finish(self) -> None:
-        """Closed (or given up on): end the read still waiting for the
-        peer, which may never come."""
-        if not self._closed.done():
-            self._closed.set_result(None)
-        reader, self.reader = self.reader, None
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+    def _shut(self, code: int, reason: str, drain: bool) -> None:
+        self.close_code, self.close_reason = int(code), reason
+        if not drain:
+            self._drop_queue()
+        self._unpark()  # a parked writer sees the close and ends
+        self._closer = asyncio.create_task(self._close(code, reason, drain))
+
+    def _unpark(self) -> None:
+        if self._parked is not None and not self._parked.done():
+            self._parked.set_result(None)
 
     def _drop_queue(self) -> None:
         self._queue.clear()
-        self._sizes.clear()
-        self._head = self._queued_bytes = 0
+        self._run.clear()  # ends the run the writer is in
+        self._queued_bytes = 0
 
     async def _write_loop(self) -> None:
-        queue, sizes, send = self._queue, self._sizes, self._socket.send_text
-        while True:
-            # Frames queued during a send join this run; a dropped queue
-            # (``_drop_queue``) ends it.
-            while self._head < len(queue):
-                head = self._head
-                if head >= _COMPACT_AFTER and head * 2 >= len(queue):
-                    # A reader that never quite catches up never reaches
-                    # the clear() below: forget the frames written so far.
-                    del queue[:head], sizes[:head]
-                    head = 0
-                self._head = head + 1
-                self._queued_bytes -= sizes[head]
-                await send(queue[head])
-            queue.clear()
-            sizes.clear()
-            self._head = 0
-            if self.close_code is not None:
-                return  # drained for the close
-            self._parked = self.loop.create_future()
-            await self._parked
-
-    async def _close(self, drain: bool) -> None:
-        writer, timeout = self._writer, self._settings.close_timeout
-        if writer is not None:
-            if drain:
-                await asyncio.wait({writer}, timeout=timeout)
-            if not writer.done():
-                # Stuck on a socket that does not read; give up on it.
-                writer.cancel()
-                await asyncio.wait({writer})
-        self._drop_queue()
-        closing = asyncio.ensure_future(
-            self._socket.close(self.close_code or 1000, self.close_reason),
-        )
+        send = self._socket.send_text
         try:
-            await asyncio.wait({closing}, timeout=timeout)
-            if not closing.done():
-                closing.cancel()  # the peer does not take the close frame
-                await asyncio.wait({closing})
-                # The server keeps the TCP connection until its own ping
-                # timeout fails it (uvicorn: --ws-ping-interval/-timeout).
-                logger.warning(
-                    "ws.close_failed",
-                    connection_id=self.id,
-                    user_id=self.user_id,
-                    error="timeout",
-                )
-            elif not closing.cancelled() and closing.exception() is not None:
-                # Closing a socket the peer already dropped is routine.
-                error = type(closing.exception()).__name__
-                logger.debug(
-                    "ws.close_failed",
-                    connection_id=self.id,
-                    error=error,
-                )
+            while True:
+                while self._queue:
+                    run = self._run = self._queue
+                    self._queue, taken = [], self._queued_bytes
+                    for text in run:
+                        await send(text)
+                    if run:  # not dropped meanwhile
+                        run.clear()
+                        self._queued_bytes -= taken
+                if self.close_code is not None:
+                    return  # drained for the close
+                self._parked = asyncio.get_running_loop().create_future()
+                await self._parked
+        except Exception as error:  # noqa: BLE001 (ends this connection only)
+            logger.info("ws.write_failed", connection_id=self.id, error=error)
+            self.abandon()
+
+    async def _close(self, code: int, reason: str, drain: bool) -> None:
+        timeout = self._settings.close_timeout
+        if self._writer is not None:  # cancelled if stuck on a slow socket
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._writer, timeout if drain else 0)
+        try:
+            await asyncio.wait_for(self._socket.close(code, reason), timeout)
+        except asyncio.TimeoutError:
+            # The peer does not take the close frame: the server keeps the
+            # TCP connection until its own ping timeout fails it.
+            logger.warning("ws.close_failed", connection_id=self.id)
+        except Exception:  # noqa: BLE001 (a socket the peer dropped: routine)
+            logger.debug("ws.close_failed", connection_id=self.id)
         finally:
-            self._finish()
+            self.abandon()

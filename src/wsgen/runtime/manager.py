@@ -139,7 +139,7 @@ class ConnectionManager:
         if self._end_lifespan(loop):
             return
         everyone = list(self._connections.values())
-        mine = [conn for conn in everyone if conn.loop is loop]
+        mine = everyone  # one event loop per process
         for conn in mine:
             conn.close(code, reason)
         await asyncio.gather(*(conn.wait_closed() for conn in mine))
@@ -165,9 +165,6 @@ class ConnectionManager:
         """Forget what belonged to event loops that are closed by now."""
         for loop in [loop for loop in self._lifespans if loop.is_closed()]:
             del self._lifespans[loop]
-        for conn in list(self._connections.values()):
-            if conn.loop.is_closed():
-                self._forget(conn)
 
     async def _connect_backend(self) -> None:
         self.backend.bind(

@@ -1,12 +1,11 @@
 """Wire protocol: incoming frame models, outgoing frames, codes.
 
 Client -> server: ``join_room``, ``leave_room``, ``message``, ``ping``,
-``typing``. Server -> client: ``connected``, ``room_joined``, ``room_left``,
+``typing``, and with authentication ``auth`` (answered by ``auth_ok``).
+Server -> client: ``connected``, ``room_joined``, ``room_left``,
 ``user_joined``, ``user_left``, ``message``, ``pong``, ``typing``, ``error``.
-With authentication, ``auth`` frames carry a token (the first frame, or a
-refresh on an open connection, answered by ``auth_ok``).
-Each endpoint joins these models (plus its own) into one discriminated
-union on ``type`` and parses every frame once with a ``TypeAdapter``.
+Each endpoint joins these models (plus its own) into one union on
+``type``, parsed once per frame with a ``TypeAdapter``.
 """
 
 from __future__ import annotations
@@ -20,25 +19,6 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import from_json
-
-__all__ = [
-    "ChatMessage",
-    "ClientFrame",
-    "CloseCode",
-    "ErrorCode",
-    "JoinRoom",
-    "LeaveRoom",
-    "Ping",
-    "ProtocolError",
-    "RoomId",
-    "Typing",
-    "auth_token",
-    "encode",
-    "error_frame",
-    "message_frame",
-    "parse_frame",
-    "utc_now",
-]
 
 RoomId = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -133,10 +113,7 @@ def error_frame(code: str, message: str) -> dict[str, Any]:
 
 
 def message_frame(
-    room_id: str | None,
-    seq: int,
-    user_id: str,
-    content: str,
+    room_id: str | None, seq: int, user_id: str, content: str
 ) -> dict[str, Any]:
     return {
         "type": "message",
@@ -156,10 +133,7 @@ _ERROR_CODES: Final = {
 }
 
 
-def parse_frame(
-    adapter: TypeAdapter[Any],
-    text: str,
-) -> Any:
+def parse_frame(adapter: TypeAdapter[Any], text: str) -> Any:
     """Parse one text frame in a single pass: a frame or a ProtocolError."""
     try:
         return adapter.validate_json(text)
@@ -177,11 +151,8 @@ def parse_frame(
 def auth_token(text: str) -> str | None:
     """The token of an ``{"type": "auth", "token": ...}`` frame, else None.
 
-    Read by the runtime before the endpoint's own frames: the substring
-    test spares a second parse of every other frame. pydantic's parser, not
-    ``json``: it refuses nesting deeper than a fixed bound (ValueError)
-    where ``json.loads`` recurses until RecursionError, and huge numbers
-    before converting them.
+    The substring test spares other frames a second parse; pydantic's
+    parser, unlike ``json``, bounds nesting (ValueError, not RecursionError).
     """
     if '"auth"' not in text:
         return None

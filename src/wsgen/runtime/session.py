@@ -1,18 +1,6 @@
-"""Admission and the read loop shared by every endpoint.
-
-The loop enforces the limits before any parsing, parses each frame once,
-answers ``ping`` itself, checks ``auth`` refreshes of authenticated
-connections and hands every other frame to the endpoint.
-Bad frames get an ``error`` frame and the connection stays open.
-
-A connection ends when the client disconnects (or the server drops the
-socket, as uvicorn does with 1012 on shutdown) or once the server side has
-closed it; either way its writer and closer tasks end and the read, which
-runs in the ASGI handler's own task, is cut short, so the handler always
-returns. A server that cancels the handler instead (hypercorn, once its
-graceful timeout is over) gets a 1012 close frame sent first, the code
-every other server's shutdown sends: clients reconnect at once.
-"""
+"""Admission and the read loop shared by every endpoint: limits first,
+then one parse per frame; ``ping`` and ``auth`` refreshes are answered
+here, other frames go to the endpoint, bad ones get an ``error`` frame."""
 
 from __future__ import annotations
 
@@ -20,33 +8,23 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import uuid4
 
 import structlog
 from pydantic import TypeAdapter
-from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .connection import Connection, Identity, Refresh
-from .limits import RateLimiter
+from . import protocol
+from .connection import Connection, Identity
 from .manager import ConnectionManager
-from .protocol import (
-    CloseCode,
-    ErrorCode,
-    Ping,
-    ProtocolError,
-    Typing,
-    auth_token,
-    parse_frame,
-    utc_now,
-)
+from .protocol import CloseCode, ErrorCode, ProtocolError
 from .settings import WebSocketSettings
 
 __all__ = ["accept", "admit_guest", "refuse", "serve"]
 
 logger = structlog.get_logger(__name__)
 
-# A handler gets a frame of its endpoint's own union. Any, not a TypeVar:
-# hosts targeting 3.12+ would have ruff rewrite a TypeVar (UP047).
+# Any, not a TypeVar: ruff would rewrite a TypeVar for 3.12+ (UP047).
 Handler = Callable[[Connection, Any], Awaitable[None]]
 
 
@@ -55,11 +33,8 @@ async def accept(
     settings: WebSocketSettings,
     subprotocol: str | None = None,
 ) -> bool:
-    """Accept the handshake; then refuse a disallowed ``Origin`` (4003).
-
-    Accepting first lets browsers read the close code and reason instead of
-    a bare 1006, so clients can tell a refusal from a network error.
-    """
+    """Accept the handshake, then refuse a disallowed ``Origin`` (4003):
+    accepting first lets browsers read the code instead of a bare 1006."""
     await websocket.accept(subprotocol=subprotocol)
     origin = websocket.headers.get("origin")
     allowed = settings.allowed_origins
@@ -75,13 +50,12 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def admit_guest(
-    websocket: WebSocket,
-    settings: WebSocketSettings,
+    websocket: WebSocket, settings: WebSocketSettings
 ) -> Identity | None:
     """Endpoints without auth: a random guest id, never authenticated."""
     if not await accept(websocket, settings):
         return None
-    return Identity.guest()
+    return Identity(user_id=f"guest-{uuid4().hex[:12]}")
 
 
 async def serve(
@@ -94,266 +68,172 @@ async def serve(
     """Run one accepted connection until either side closes it."""
     conn = manager.connect(websocket, identity)
     if conn is None:
-        await refuse(
-            websocket,
-            CloseCode.POLICY_VIOLATION,
-            "too many connections",
-        )
+        reason = "too many connections"
+        await refuse(websocket, CloseCode.POLICY_VIOLATION, reason)
         return
-    conn.send_json(
-        {
-            "type": "connected",
-            "user_id": conn.user_id,
-            "connection_id": conn.id,
-            "message": "connected",
-        }
-    )
+    hello = {"type": "connected", "user_id": conn.user_id}
+    conn.send_json({**hello, "connection_id": conn.id, "message": "connected"})
     # Read in this task: a task of its own would cost every idle connection.
-    # The read ends on a disconnect, or is cancelled by ``conn`` once the
-    # server side has sent its close frame (or given up on a client that
-    # does not read), after which nothing more is read.
-    task = asyncio.current_task()
-    conn.reader = task
+    task = conn.reader = asyncio.current_task()
     code, reason = 1000, "client closed"
+    reader = _Reader(conn, manager.settings)
     try:
-        code = await _read(websocket, conn, manager.settings, frames, handle)
+        code = await reader.read(websocket, frames, handle)
     except asyncio.CancelledError:
-        if task is None or conn.reader is task or not _uncancel(task):
-            # Not (only) the connection's doing: the server stops.
-            await _restart_close(websocket, conn)
+        # ``conn`` clears ``reader`` before it cancels the read once closed;
+        # any other cancellation is the server stopping (hypercorn): send
+        # 1012, as other servers do on shutdown, so that clients come back.
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+ counts
+        if conn.reader is task or (uncancel is not None and uncancel()):
+            conn.reader, restart = None, "server shutting down"
+            conn.close(CloseCode.SERVICE_RESTART, restart, drain=False)
+            await conn.wait_closed()
             raise
     except WebSocketDisconnect as error:
         code, reason = error.code, error.reason or reason
     except Exception:
         conn.reader = None
-        logger.exception(
-            "ws.error",
-            connection_id=conn.id,
-            user_id=conn.user_id,
-        )
+        logger.exception("ws.error", connection_id=conn.id)
         conn.close(CloseCode.INTERNAL_ERROR, "internal error")
         await conn.wait_closed()
     finally:
+        reader.timer.cancel()
         conn.reader = None
-        # The peer is gone or the close is done: stop every task left.
-        conn.abandon(code, reason)
+        conn.abandon(code, reason)  # the peer is gone or the close is done
 
 
-# Seconds a cancelled handler spends on its close frame: the server that
-# cancelled it is shutting down and waits for it.
-_RESTART_CLOSE_TIMEOUT = 1.0
+class _Bucket:
+    """``<kind>_burst`` tokens, refilled at ``<kind>_per_second``: every
+    frame spends a ``messages`` token, typing frames a ``typing`` one too."""
+
+    def __init__(self, settings: WebSocketSettings, kind: str) -> None:
+        self.rate = getattr(settings, f"{kind}_per_second")
+        burst = getattr(settings, f"{kind}_burst")
+        self.burst = self.tokens = float(max(burst, 1))
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        refill = (now - self.stamp) * self.rate
+        self.tokens, self.stamp = min(self.burst, self.tokens + refill), now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
-async def _restart_close(websocket: WebSocket, conn: Connection) -> None:
-    """The server cancelled the handler of an open connection (shutdown):
-    send 1012 so that the client comes back, not an error (1011)."""
-    if conn.closing:
-        return
-    conn.abandon(CloseCode.SERVICE_RESTART, "server shutting down")
-    closing = asyncio.ensure_future(
-        websocket.close(CloseCode.SERVICE_RESTART, "server shutting down"),
-    )
-    # wait(), not wait_for(): a peer that does not read cannot hold the
-    # shutdown, and whatever the close raises (a socket already gone)
-    # stays in the future.
-    await asyncio.wait({closing}, timeout=_RESTART_CLOSE_TIMEOUT)
-    if not closing.done():
-        closing.cancel()
-    elif not closing.cancelled():
-        closing.exception()  # retrieved: routine when the peer is gone
+class _Reader:
+    """One connection's reads, with its limits and one timer for the nearer
+    of the idle and token-expiry deadlines (re-armed when it fires)."""
 
+    def __init__(self, conn: Connection, settings: WebSocketSettings) -> None:
+        self.conn, self.settings = conn, settings
+        self.loop = asyncio.get_running_loop()
+        self.last_frame = self.loop.time()
+        self.expires = conn.identity.expires_at  # epoch seconds
+        self.timer = self.loop.call_soon(self.arm)  # replaced by ``arm``
 
-def _uncancel(task: asyncio.Task[Any]) -> bool:
-    """Take back the cancellation that cut the read short; False when the
-    task was cancelled by somebody else as well (Python 3.11+ counts)."""
-    uncancel = getattr(task, "uncancel", None)
-    return uncancel is None or uncancel() == 0
-
-
-class _Deadlines:
-    """Idle and token-expiry timers: one timer per period, not per frame."""
-
-    def __init__(
+    async def read(
         self,
-        conn: Connection,
-        idle_timeout: float,
-        expires_at: float | None,
-    ) -> None:
-        self._conn = conn
-        self._idle = idle_timeout
-        self._loop = asyncio.get_running_loop()
-        self.last_frame = self._loop.time()
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._expiry_timer: asyncio.TimerHandle | None = None
-        if idle_timeout > 0:
-            self._idle_timer = self._loop.call_later(
-                idle_timeout,
-                self._check_idle,
-            )
-        self.expire_at(expires_at)
-
-    def expire_at(self, expires_at: float | None) -> None:
-        """(Re)arm the token-expiry timer: a refreshed token moves it."""
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
-            self._expiry_timer = None
-        if expires_at is not None:
-            delay = max(expires_at - time.time(), 0.0)
-            self._expiry_timer = self._loop.call_later(delay, self._expire)
-
-    def cancel(self) -> None:
-        for timer in (self._idle_timer, self._expiry_timer):
-            if timer is not None:
-                timer.cancel()
-
-    def _check_idle(self) -> None:
-        quiet = self._loop.time() - self.last_frame
-        if quiet < self._idle:
-            self._idle_timer = self._loop.call_later(
-                self._idle - quiet,
-                self._check_idle,
-            )
-            return
-        _limit_hit(self._conn, "idle_timeout")
-        self._conn.close(CloseCode.GOING_AWAY, "idle timeout")
-
-    def _expire(self) -> None:
-        _limit_hit(self._conn, "token_expiry")
-        self._conn.close(CloseCode.TOKEN_EXPIRED, "token expired")
-
-
-async def _read(
-    websocket: WebSocket,
-    conn: Connection,
-    settings: WebSocketSettings,
-    frames: TypeAdapter[Any],
-    handle: Handler,
-) -> int:
-    """Read until the client disconnects; returns its close code."""
-    limiter = RateLimiter(settings)
-    deadlines = _Deadlines(
-        conn,
-        settings.idle_timeout,
-        conn.identity.expires_at,
-    )
-    # ``receive`` does not yield while frames are buffered, so a burst would
-    # be fanned out whole before any writer runs, filling the queues of
-    # readers that keep up. The reader yields once it has handled a quarter
-    # of what a receiver's queue holds (frames or bytes): no queue fills,
-    # and writers still send long runs to one socket, which costs the
-    # kernel far less per frame than a task switch every few frames.
-    frame_budget = max(settings.send_queue_messages // 4, 1)
-    byte_budget = max(settings.send_queue_bytes // 4, 1)
-    handled = handled_bytes = 0
-    try:
+        websocket: WebSocket,
+        frames: TypeAdapter[Any],
+        handle: Handler,
+    ) -> int:
+        """Read until the client disconnects; returns its close code."""
+        conn, loop, settings = self.conn, self.loop, self.settings
+        messages, typing = (
+            _Bucket(settings, "messages"),
+            _Bucket(settings, "typing"),
+        )
+        strikes = 0  # rate-limited frames in a row
+        # ``receive`` does not yield while frames are buffered: yielding after
+        # a quarter of a receiver's queue keeps a burst from filling queues.
+        frame_budget = max(settings.send_queue_messages // 4, 1)
+        byte_budget = max(settings.send_queue_bytes // 4, 1)
+        handled = handled_bytes = 0
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return int(message.get("code") or 1005)
-            if conn.closing:
-                continue  # closing from this side: frames are ignored
-            deadlines.last_frame = asyncio.get_running_loop().time()
-            await _on_frame(
-                message,
-                conn,
-                settings,
-                limiter,
-                frames,
-                handle,
-                deadlines,
-            )
-            handled += 1
-            data = message.get("text") or message.get("bytes") or ""
-            handled_bytes += len(data)
+            text: str | None = message.get("text")
+            data = (message.get("bytes") or b"") if text is None else text
+            handled, handled_bytes = handled + 1, handled_bytes + len(data)
             if handled >= frame_budget or handled_bytes >= byte_budget:
                 handled = handled_bytes = 0
                 await asyncio.sleep(0)
-    finally:
-        deadlines.cancel()
+            if conn.closing:
+                continue  # closing from this side: frames are ignored
+            self.last_frame = loop.time()
+            limit, abuse = settings.max_frame_bytes, "rate limit exceeded"
+            if text is not None and len(text) * 4 > limit:
+                data = text.encode()  # at most 4 bytes per character
+            if len(data) > limit:
+                self.log_limit("frame_size")
+                conn.close(CloseCode.MESSAGE_TOO_BIG, "frame too large")
+                continue
+            if not messages.take():
+                strikes += 1
+                if strikes >= settings.rate_strikes:
+                    self.log_limit("rate_abuse")
+                    conn.close(CloseCode.POLICY_VIOLATION, abuse)
+                    continue
+                if strikes == 1:
+                    self.log_limit("rate")
+                conn.send_error(ErrorCode.RATE_LIMITED, "too many frames")
+                continue
+            strikes = 0
+            if text is None:
+                error = "send JSON in text frames"
+                conn.send_error(ErrorCode.BINARY_NOT_SUPPORTED, error)
+                continue
+            refresh = conn.identity.refresh
+            token = protocol.auth_token(text) if refresh is not None else None
+            if refresh is not None and token is not None:
+                # A fresh token for the same user moves the expiry.
+                identity = await refresh(token)
+                if isinstance(identity, ProtocolError):
+                    conn.send_error(identity.code, identity.message)
+                    continue
+                conn.identity, self.expires = identity, identity.expires_at
+                self.arm()
+                ok = {"type": "auth_ok", "expires_at": identity.expires_at}
+                conn.send_json(ok)
+                continue
+            frame = protocol.parse_frame(frames, text)
+            if isinstance(frame, ProtocolError):
+                conn.send_error(frame.code, frame.message)
+            elif isinstance(frame, protocol.Ping):
+                pong = {"type": "pong", "timestamp": protocol.utc_now()}
+                conn.send_json(pong)
+            elif not isinstance(frame, protocol.Typing) or typing.take():
+                try:  # typing frames over their rate are dropped quietly
+                    await handle(conn, frame)
+                except Exception:
+                    logger.exception("ws.handler_error", connection_id=conn.id)
+                    conn.send_error(ErrorCode.INTERNAL_ERROR, "internal error")
 
+    def arm(self) -> None:
+        """(Re)arm the timer for the nearer deadline: idle or expiry."""
+        self.timer.cancel()
+        idle, now = self.settings.idle_timeout, self.loop.time()
+        deadlines = [self.last_frame + idle] if idle > 0 else []
+        if self.expires is not None:
+            deadlines.append(now + self.expires - time.time())
+        if deadlines:
+            self.timer = self.loop.call_at(min(deadlines), self.on_timer)
 
-def _too_big(message: Message, limit: int) -> bool:
-    text: str | None = message.get("text")
-    if text is not None:
-        # A str holds at most 4 UTF-8 bytes per character: skip the encode
-        # for every frame that is small enough either way.
-        return len(text) * 4 > limit and len(text.encode()) > limit
-    return len(message.get("bytes") or b"") > limit
-
-
-async def _on_frame(
-    message: Message,
-    conn: Connection,
-    settings: WebSocketSettings,
-    limiter: RateLimiter,
-    frames: TypeAdapter[Any],
-    handle: Handler,
-    deadlines: _Deadlines,
-) -> None:
-    if _too_big(message, settings.max_frame_bytes):
-        _limit_hit(conn, "frame_size")
-        conn.close(CloseCode.MESSAGE_TOO_BIG, "frame too large")
-        return
-    if not limiter.allow_frame():
-        if limiter.abusive:
-            _limit_hit(conn, "rate_abuse")
-            conn.close(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+    def on_timer(self) -> None:
+        idle = self.settings.idle_timeout
+        if self.expires is not None and time.time() >= self.expires:
+            self.log_limit("token_expiry")
+            self.conn.close(CloseCode.TOKEN_EXPIRED, "token expired")
+        elif idle > 0 and self.loop.time() - self.last_frame >= idle:
+            self.log_limit("idle_timeout")
+            self.conn.close(CloseCode.GOING_AWAY, "idle timeout")
         else:
-            if limiter.strikes == 1:
-                _limit_hit(conn, "rate")
-            conn.send_error(ErrorCode.RATE_LIMITED, "too many frames")
-        return
-    text: str | None = message.get("text")
-    if text is None:
-        conn.send_error(
-            ErrorCode.BINARY_NOT_SUPPORTED,
-            "send JSON in text frames",
-        )
-        return
-    refresh = conn.identity.refresh
-    token = auth_token(text) if refresh is not None else None
-    if refresh is not None and token is not None:
-        await _refresh(conn, refresh, token, deadlines)
-        return
-    frame = parse_frame(frames, text)
-    if isinstance(frame, ProtocolError):
-        conn.send_error(frame.code, frame.message)
-    elif isinstance(frame, Ping):
-        conn.send_json({"type": "pong", "timestamp": utc_now()})
-    elif isinstance(frame, Typing) and not limiter.allow_typing():
-        return  # throttled: typing indicators are best effort
-    else:
-        try:
-            await handle(conn, frame)
-        except Exception:
-            logger.exception(
-                "ws.handler_error",
-                connection_id=conn.id,
-                user_id=conn.user_id,
-            )
-            conn.send_error(ErrorCode.INTERNAL_ERROR, "internal error")
+            self.arm()
 
-
-async def _refresh(
-    conn: Connection,
-    refresh: Refresh,
-    token: str,
-    deadlines: _Deadlines,
-) -> None:
-    """A fresh token for the same user: move the connection's expiry."""
-    identity = await refresh(token)
-    if isinstance(identity, ProtocolError):
-        conn.send_error(identity.code, identity.message)
-        return
-    conn.identity = identity
-    deadlines.expire_at(identity.expires_at)
-    conn.send_json({"type": "auth_ok", "expires_at": identity.expires_at})
-
-
-def _limit_hit(conn: Connection, limit: str) -> None:
-    logger.warning(
-        "ws.limit_hit",
-        limit=limit,
-        connection_id=conn.id,
-        user_id=conn.user_id,
-    )
+    def log_limit(self, limit: str) -> None:
+        conn = self.conn
+        log = logger.bind(connection_id=conn.id, user_id=conn.user_id)
+        log.warning("ws.limit_hit", limit=limit)
