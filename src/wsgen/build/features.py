@@ -79,10 +79,7 @@ REDIS = Feature(
 CLIENT_JS = Feature(
     "client_js",
     templates=("client/{{name}}_client.js.jinja",),
-    project_templates=tuple(
-        f"client/ws_{part}.js.jinja"
-        for part in ("client", "events", "policy", "requests", "socket")
-    ),
+    project_templates=("client/ws_client.js.jinja", "client/ws_policy.js.jinja"),
 )
 CLIENT_TS = Feature(
     "client_ts",
