@@ -79,7 +79,10 @@ REDIS = Feature(
 CLIENT_JS = Feature(
     "client_js",
     templates=("client/{{name}}_client.js.jinja",),
-    project_templates=("client/ws_client.js.jinja", "client/ws_policy.js.jinja"),
+    project_templates=tuple(
+        f"client/ws_{part}.js.jinja"
+        for part in ("client", "outbox", "policy")
+    ),
 )
 CLIENT_TS = Feature(
     "client_ts",
