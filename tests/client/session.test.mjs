@@ -155,3 +155,41 @@ test("sending after close() rejects; without a WebSocket the constructor throws"
   assert.throws(() => new module.default({ url: "ws://127.0.0.1:9/", WebSocket: null, autoConnect: false }), TypeError);
   assert.throws(() => new module.default({ WebSocket: class {}, autoConnect: false }), TypeError);
 });
+
+test("nothing is written on an open socket before the server says connected", async () => {
+  const { client, sockets } = await makeClient();
+  sockets[0].readyState = 1; // the handshake is done, `connected` not there yet
+  const sent = client.send("typing", { room_id: "a" });
+  const joined = client.joinRoom("lobby");
+  await settle();
+  assert.deepEqual(sockets[0].sent, []);
+  sockets[0].accept();
+  await sent;
+  assert.deepEqual(sockets[0].types(), ["join_room", "typing"]);
+  sockets[0].push({ type: "room_joined", room_id: "lobby", users: [] });
+  assert.equal((await joined).room_id, "lobby");
+  client.close();
+});
+
+test("leaveRoom: answered by room_left, done at once while disconnected", async () => {
+  const { client, clock, sockets } = await makeClient();
+  sockets[0].accept();
+  client.joinRoom("a").catch(() => {});
+  client.joinRoom("b").catch(() => {});
+  const left = client.leaveRoom("a");
+  await settle();
+  assert.deepEqual(sockets[0].sent.at(-1), { type: "leave_room", room_id: "a" });
+  sockets[0].push({ type: "room_left", room_id: "a" });
+  assert.equal((await left).type, "room_left");
+  // Dropped before the answer: left all the same, never joined again.
+  const leftB = client.leaveRoom("b");
+  await settle();
+  sockets[0].drop(1006);
+  assert.deepEqual(await leftB, { type: "room_left", room_id: "b" });
+  assert.deepEqual(await client.leaveRoom("c"), { type: "room_left", room_id: "c" });
+  await clock.advance(1000);
+  sockets[1].accept();
+  assert.deepEqual(sockets[1].sent, []);
+  assert.deepEqual(client.rooms, []);
+  client.close();
+});

@@ -119,7 +119,7 @@ def test_files_written_once_per_project_follow_the_features() -> None:
     assert names({"auth": True}) == {"test_ws_runtime.py", "test_ws_auth.py"}
     assert "test_ws_redis.py" in names({"backend": "redis"})
     js = names({"client": "js"})
-    assert {"ws_client.js", "ws_policy.js", "ws_requests.js"} <= js
+    assert {"ws_client.js", "ws_outbox.js", "ws_policy.js"} <= js
     assert "ws_client.d.ts" not in js
     assert "ws_client.d.ts" in names({"client": "ts"})
     # A copier template brings the endpoint's files: no built-in client core.

@@ -80,7 +80,7 @@ CLIENT_JS = Feature(
     templates=("client/{{name}}_client.js.jinja",),
     project_templates=tuple(
         f"client/ws_{part}.js.jinja"
-        for part in ("client", "events", "policy", "requests", "socket")
+        for part in ("client", "outbox", "policy")
     ),
 )
 CLIENT_TS = Feature(
