@@ -39,9 +39,7 @@ CORE = Feature(
         "__init__",
         "backend",
         "connection",
-        "host",
         "limits",
-        "logs",
         "manager",
         "protocol",
         "session",
@@ -56,7 +54,8 @@ CORE = Feature(
 )
 AUTH = Feature(
     "auth",
-    runtime_modules=("auth", "keys"),
+    # host.py: the host's JWT settings; logs.py: tokens out of server logs.
+    runtime_modules=("auth", "host", "keys", "logs"),
     project_templates=("tests/test_ws_auth.py.jinja",),
     requirements={"pyjwt": "pyjwt>=2.8"},
     import_names={"pyjwt": "jwt"},

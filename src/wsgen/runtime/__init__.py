@@ -6,7 +6,6 @@ endpoints with authentication require.
 
 from .backend import BroadcastBackend, MemoryBackend
 from .connection import Connection, Identity
-from .logs import install_log_redaction
 from .manager import ConnectionManager
 from .protocol import (
     ChatMessage,
@@ -39,6 +38,5 @@ __all__ = [
     "Typing",
     "WebSocketSettings",
     "admit_guest",
-    "install_log_redaction",
     "serve",
 ]
