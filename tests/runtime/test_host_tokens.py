@@ -8,9 +8,10 @@ from typing import Any
 
 import jwt
 import pytest
+from starlette.exceptions import WebSocketException
 
 from wsgen.runtime import auth
-from wsgen.runtime.auth import JWTConfig, RefusedError, decode_token
+from wsgen.runtime.auth import JWTConfig, decode_token
 
 SECRET = "a-test-secret-that-is-long-enough-0123"
 CONFIG = JWTConfig(secret=SECRET)
@@ -73,7 +74,7 @@ def test_what_the_hosts_check_returns_is_the_user(result: Any, expected: str) ->
     async def check(_token: str) -> Any:
         return result
 
-    identity = asyncio.run(auth._checked_by_host(token(sub="x"), check))
+    identity = asyncio.run(auth.identify(token(sub="x"), check))
     assert identity.user_id == expected
     assert identity.authenticated
     assert identity.expires_at is not None
@@ -92,12 +93,12 @@ def test_a_refusing_host_check_closes_the_connection(
     def check(_token: str) -> Any:
         raise ValueError("no")
 
-    with pytest.raises(RefusedError) as refused:
-        asyncio.run(auth._checked_by_host(token(sub="x", **claims), check))
+    with pytest.raises(WebSocketException) as refused:
+        asyncio.run(auth.identify(token(sub="x", **claims), check))
     assert (refused.value.code, refused.value.reason) == (code, reason)
 
 
 def test_refresh_tokens_stay_refused_when_the_host_accepts_them() -> None:
-    with pytest.raises(RefusedError) as refused:
-        asyncio.run(auth._checked_by_host(token(type="refresh"), lambda _t: 5))
+    with pytest.raises(WebSocketException) as refused:
+        asyncio.run(auth.identify(token(type="refresh"), lambda _t: 5))
     assert refused.value.reason == "not an access token"

@@ -39,8 +39,6 @@ CORE = Feature(
         "__init__",
         "backend",
         "connection",
-        "host",
-        "logs",
         "manager",
         "protocol",
         "session",
@@ -55,7 +53,8 @@ CORE = Feature(
 )
 AUTH = Feature(
     "auth",
-    runtime_modules=("auth", "keys"),
+    # host.py: the host's JWT settings; logs.py: tokens out of server logs.
+    runtime_modules=("auth", "host", "keys", "logs"),
     project_templates=("tests/test_ws_auth.py.jinja",),
     requirements={"pyjwt": "pyjwt>=2.8"},
     import_names={"pyjwt": "jwt"},

@@ -6,7 +6,6 @@ endpoints with authentication require.
 
 from .backend import MemoryBackend
 from .connection import Connection, Identity
-from .logs import install_log_redaction
 from .manager import ConnectionManager
 from .protocol import (
     ChatMessage,
@@ -24,4 +23,4 @@ from .settings import WebSocketSettings
 __all__ = ["Connection", "ConnectionManager", "Identity", "MemoryBackend"]
 __all__ += ["ChatMessage", "ClientFrame", "ErrorCode", "JoinRoom", "LeaveRoom"]
 __all__ += ["Ping", "ProtocolError", "Typing", "WebSocketSettings"]
-__all__ += ["admit_guest", "install_log_redaction", "serve"]
+__all__ += ["admit_guest", "serve"]
