@@ -216,7 +216,7 @@ def test_a_failing_fan_out_or_a_foreign_frame_keeps_the_subscription(
                 await outsider.publish(channel, origin + "after")
                 await eventually(lambda: bool(delivered))
             assert delivered == [("room:a", "after")]
-            assert backend.connected
+            assert backend.tracking
             assert backend._dropped == 1  # the frame that is not UTF-8
             events = [entry["event"] for entry in logs]
             assert "ws.redis_deliver_failed" in events
@@ -253,7 +253,7 @@ def test_a_publish_never_waits_for_a_paused_redis(server: Server) -> None:
             assert dropped and dropped[0]["limit"] == 5
             await eventually(lambda: len(received) == 5)
             assert received == [("room:a", f"frame {index}") for index in range(5)]
-            assert session.pending == 0 and sender.connected
+            assert session.pending == 0 and sender.tracking
         finally:
             await closed(admin)
             await sender.disconnect()

@@ -189,7 +189,6 @@ class RedisBackend(BroadcastBackend):
         try:
             await session.open()
         except BaseException:
-            self._session = None
             await session.close()
             raise
         return session
@@ -204,7 +203,6 @@ class RedisBackend(BroadcastBackend):
                 except Exception as error:  # noqa: BLE001 - ends this session
                     self._failed(error, was_up=True)
                 finally:
-                    self._session = None
                     await session.close()
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, RETRY_MAX)
@@ -254,10 +252,6 @@ class RedisBackend(BroadcastBackend):
 
     @property
     def tracking(self) -> bool:
-        return self._session is not None
-
-    @property
-    def connected(self) -> bool:
         """True while Redis answers."""
         return self._session is not None
 

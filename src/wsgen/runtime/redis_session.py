@@ -5,11 +5,9 @@ credentials work alike for both; hiredis parses replies when installed):
 
 * the subscription: one task reads it and fans each frame out as it
   arrives, at most ``FRAMES_PER_STEP`` before letting the loop run;
-* commands: one task writes the queued frames, all at once in one
-  pipeline (a publish never waits for Redis; beyond the backend's queue
-  limit a frame is dropped and counted), and one task brings Redis to
-  what this worker wants: its subscriptions, then its presence changes
-  (the latest count of each), then the heartbeat, in that order.
+* commands: one task writes the queued frames in one pipeline (a publish
+  never waits for Redis), and one task brings Redis to what this worker
+  wants, in order: its subscriptions, its presence, the heartbeat.
 
 Any failure ends the session; the backend opens a new one.
 """
@@ -19,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import itertools
 import json
 from collections import deque
 from collections.abc import Coroutine
@@ -55,14 +54,11 @@ class Session:
         self._in_flight = 0  # frames written, not yet acknowledged
         self._mail = asyncio.Event()  # the outbox has frames
         self._subscribed: set[str] = set()  # channels, as Redis has them
-        self._unconfirmed: set[str] = set()  # SUBSCRIBEs not answered yet
-        self._confirmed = asyncio.Event()
         self._pong = asyncio.Event()
         self._changes: dict[str, int] = {}  # presence field -> count
         self._beat = False  # the heartbeat is due
         self._wake = asyncio.Event()  # something for Redis to catch up
         self._idle = asyncio.Event()  # Redis has caught up
-        self._broken: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -77,7 +73,6 @@ class Session:
         }
         if not url.startswith("unix:"):  # TCP: notice a dead peer
             options["socket_keepalive"] = True
-        self._broken = asyncio.get_running_loop().create_future()
         self.client = redis.Redis.from_url(
             url,
             decode_responses=True,
@@ -91,30 +86,22 @@ class Session:
         self._listener = redis.Redis.from_url(url, **options)
         self._pubsub = self._listener.pubsub()
         await self._pubsub.connect()
-        self._spawn(self._read())
+        self._start(self._read())
         # From here on changes wait for the snapshot taken next.
         self.backend._session = self
         self.changed()
         await self._subscribe()
         await self._write("replace", self.backend.counts())
-        self._spawn(self._publish())
-        self._spawn(self._catch_up())
-        self._spawn(self._keep())
+        self._start(self._publish(), self._catch_up(), self._keep())
+
+    def _start(self, *works: Coroutine[Any, Any, None]) -> None:
+        self._tasks += [asyncio.create_task(work) for work in works]
 
     async def run(self) -> None:
         """Until Redis fails: raises what broke the session."""
-        assert self._broken is not None
-        await self._broken
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception as error:  # noqa: BLE001 - ends the session
-                if self._broken is not None and not self._broken.done():
-                    self._broken.set_exception(error)
-
-        self._tasks.append(asyncio.get_running_loop().create_task(guarded()))
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # they end only by failing
 
     async def close(self) -> None:
         self.backend._dropped += self.pending  # never acknowledged: lost
@@ -122,8 +109,10 @@ class Session:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks)
-        if self._broken is not None and self._broken.done():
-            self._broken.exception()  # retrieved: no "never retrieved" log
+        for task in self._tasks:  # retrieved: no "never retrieved" logs
+            _ = task.cancelled() or task.exception()
+        if self.backend._session is self:
+            self.backend._session = None
         for closing in (self._pubsub, self._listener, self.client):
             if closing is not None:
                 with contextlib.suppress(Exception):
@@ -141,21 +130,14 @@ class Session:
 
     async def _read(self) -> None:
         """Each frame is fanned out as it is read."""
-        pubsub, handled = self._pubsub, 0
-        while True:
-            message = await pubsub.get_message(timeout=None)
+        for handled in itertools.count(1):
+            message = await self._pubsub.get_message(timeout=None)
             if message is None:
                 continue
-            kind, channel = message["type"], message["channel"]
-            if kind == "message":
-                self._received(channel, message["data"])
-            elif kind == "subscribe":
-                self._unconfirmed.discard(channel.decode(errors="replace"))
-                if not self._unconfirmed:
-                    self._confirmed.set()
-            elif kind == "pong":
+            if message["type"] == "message":
+                self._received(message["channel"], message["data"])
+            elif message["type"] == "pong":
                 self._pong.set()
-            handled += 1
             if handled % FRAMES_PER_STEP == 0:
                 await asyncio.sleep(0)  # a backlog does not hold the loop
 
@@ -171,8 +153,8 @@ class Session:
             logger.exception("ws.redis_deliver_failed", channel=name)
 
     async def ping(self) -> None:
-        """The subscription answers: a NAT may drop a quiet connection
-        without a word (commands have a timeout, it cannot)."""
+        """The subscription answers (and so has answered every command
+        before): a NAT may drop a quiet connection without a word."""
         self._pong.clear()
         await self._pubsub.ping()
         try:
@@ -238,28 +220,24 @@ class Session:
             await self._subscribe()
             changes, self._changes = self._changes, {}
             if changes or self._beat:
-                self._beat = False
                 await self._write("patch", changes)
+            if self._beat:
+                self._beat = False
+                await self.ping()
             if not self._wake.is_set():
                 self._idle.set()
 
     async def _subscribe(self) -> None:
-        """Subscribe to the channels the backend wants and wait for Redis
-        to confirm: frames published from then on reach this worker."""
-        wanted = set(self.backend.channels)
-        gone = [self.backend.channel(name) for name in self._subscribed - wanted]
-        new = [self.backend.channel(name) for name in wanted - self._subscribed]
+        """Subscribe to the channels the backend wants, until Redis has
+        confirmed: frames published from then on reach this worker."""
+        wanted, channel = set(self.backend.channels), self.backend.channel
+        gone, new = self._subscribed - wanted, wanted - self._subscribed
         self._subscribed = wanted
         if gone:
-            await self._pubsub.unsubscribe(*gone)
+            await self._pubsub.unsubscribe(*map(channel, gone))
         if new:
-            self._unconfirmed = set(new)
-            self._confirmed.clear()
-            await self._pubsub.subscribe(*new)
-            try:
-                await asyncio.wait_for(self._confirmed.wait(), COMMAND_TIMEOUT)
-            except asyncio.TimeoutError:
-                raise TimeoutError("Redis did not confirm a subscription") from None
+            await self._pubsub.subscribe(*map(channel, new))
+            await self.ping()  # answered after the SUBSCRIBEs
 
     async def _write(self, mode: str, counts: dict[str, int]) -> None:
         backend = self.backend
@@ -278,10 +256,8 @@ class Session:
             await self._write("replace", backend.counts())
 
     async def _keep(self) -> None:
-        """The heartbeat: renew this worker (and reap the dead ones) and
-        check the subscription."""
+        """The heartbeat: renew this worker, reap the dead ones, PING."""
         while True:
             await asyncio.sleep(self.backend.heartbeat)
             self._beat = True
             self.changed()
-            await self.ping()
