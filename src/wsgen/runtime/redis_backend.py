@@ -1,50 +1,42 @@
 """Redis backend: fan-out and presence shared by every worker.
 
-Endpoints generated with ``--backend redis`` use it, so that
-``send_to_user``, ``send_to_room``, ``broadcast``, room messages and
-presence reach the clients of every process (``uvicorn --workers N``,
-gunicorn, several machines behind a load balancer). It needs the
+With ``--backend redis``, ``send_to_user``, ``send_to_room``,
+``broadcast``, room messages and presence reach the clients of every
+process (``uvicorn --workers N``, several machines). It needs the
 ``redis`` package (5 or later), imported when the backend connects.
 
 Environment variables (defaults in brackets):
 
 ``WS_REDIS_URL`` [redis://localhost:6379/0]
-    A standalone Redis (or one behind Sentinel); not Redis Cluster.
-    ``rediss://`` for TLS, ``unix:///path`` for a Unix socket, a password
-    as ``redis://:password@host`` (read by redis-py).
+    A standalone Redis (or one behind Sentinel), not Redis Cluster:
+    ``rediss://`` for TLS, ``unix:///path`` for a Unix socket,
+    ``redis://:password@host`` with a password.
 ``WS_REDIS_REQUIRED`` [off]
-    Redis unreachable at start: by default the app starts anyway, logs
+    Redis unreachable at start: the app starts anyway, logs
     ``ws.redis_unavailable`` and delivers within its own process until
-    Redis answers. With ``on`` the app refuses to start instead.
+    Redis answers; with ``on`` it refuses to start instead.
 ``WS_REDIS_PREFIX`` [ws]
     Prefix of every key and channel; one per application sharing a Redis.
 ``WS_REDIS_HEARTBEAT`` [5], ``WS_REDIS_PRESENCE_TTL`` [15]
-    Every worker renews its registration every HEARTBEAT seconds; a worker
-    silent for PRESENCE_TTL seconds is taken as dead, and the next
-    heartbeat of any live worker removes its connections from presence
-    (announcing ``user_left``): within PRESENCE_TTL + HEARTBEAT seconds.
+    A worker silent for PRESENCE_TTL seconds is taken as dead: its users
+    leave presence at the next heartbeat of a live worker.
 ``WS_REDIS_QUEUE`` [10000]
     Most frames published and not yet acknowledged by Redis; more are
     dropped, counted and logged (``ws.redis_dropped``).
 
-Delivery: every worker holds one subscription, whatever the number of
-its clients, to ``<prefix>:<endpoint>:room:<id>``, ``...:user:<id>`` and
-``...:all`` while it has a client there (``redis_session.py``). Each
-frame carries the id of the worker that published it, so a worker never
-delivers its own frames twice (it has delivered them locally). A publish
-only queues the frame: it never waits for Redis.
+Every worker holds one subscription to ``<prefix>:<endpoint>:room:<id>``,
+``...:user:<id>`` and ``...:all`` while it has a client there. A frame
+carries the id of the worker that published it, which has delivered it
+locally already. A publish only queues the frame: it never waits.
 
-Redis pub/sub delivers at most once: a worker disconnected from Redis
-misses what others publish meanwhile, and what it publishes is not kept
-for later. Meanwhile it delivers to its own clients, reconnects with a
-backoff capped at half a second, logs ``ws.redis_lost`` and
-``ws.redis_restored`` (once each way), then registers its presence
-again. A password Redis refuses is logged as ``ws.redis_auth_failed``
-("Redis refused the password: check WS_REDIS_URL"), not as an outage.
-
-Presence lives in Redis (``redis_presence.py``), so a user joins or
-leaves a room exactly once cluster-wide. Limits (``settings.py``) count
-per worker.
+Redis pub/sub delivers at most once: what is published while a worker is
+away from Redis does not reach it later. Meanwhile the worker delivers
+to its own clients, reconnects within half a second of Redis answering,
+logs ``ws.redis_lost`` and ``ws.redis_restored`` (once each way), and
+registers its presence again. A refused password is logged as
+``ws.redis_auth_failed`` (with the fix), not as an outage. Presence is
+in Redis (``redis_presence.py``); limits (``settings.py``) count per
+worker.
 """
 
 from __future__ import annotations
@@ -93,13 +85,10 @@ def _refused_password(error: BaseException) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, for logs."""
+    """The URL without its credentials, for logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisBackend(BroadcastBackend):
@@ -123,8 +112,7 @@ class RedisBackend(BroadcastBackend):
         self.heartbeat = heartbeat
         self.presence_ttl = presence_ttl
         self.queue_limit = max(1, queue_limit)
-        self.worker_id = uuid.uuid4().hex
-        assert len(self.worker_id) == ORIGIN
+        self.worker_id = uuid.uuid4().hex  # ORIGIN characters
         self.channels: set[str] = set()  # what the manager subscribed to
         self._supervisor: asyncio.Task[None] | None = None
         self._session: Session | None = None  # while Redis answers
@@ -182,7 +170,6 @@ class RedisBackend(BroadcastBackend):
         if supervisor is not None:
             supervisor.cancel()
             await asyncio.wait({supervisor})
-        self._session = None
 
     async def _open(self) -> Session:
         session = Session(self)
@@ -280,24 +267,23 @@ class RedisBackend(BroadcastBackend):
             self._session.changed(field(room_id, user_id), count)
 
     async def room_members(self, room_id: str) -> set[str] | None:
-        session = self._session
-        if session is None:
-            return None
-        try:
-            await session.settle()  # Redis has this worker's changes
-            key = f"{self.prefix}:room:{room_id}"
-            return set(await session.client.hkeys(key))
-        except Exception:  # noqa: BLE001 - Redis went away
-            return None  # the caller uses local presence
+        members = await self._ask("hkeys", f"room:{room_id}")
+        return None if members is None else set(members)
 
     async def user_connections(self, user_id: str) -> int | None:
+        count = await self._ask("hmget", "users", user_id)
+        return None if count is None else int(count[0] or 0)
+
+    async def _ask(self, command: str, key: str, *args: str) -> Any:
+        """Read presence once Redis has this worker's changes; None while
+        Redis is away (the manager counts this worker's own then)."""
         session = self._session
         if session is None:
             return None
         try:
             await session.settle()
-            key = f"{self.prefix}:users"
-            return int(await session.client.hget(key, user_id) or 0)
+            ask = getattr(session.client, command)
+            return await ask(f"{self.prefix}:{key}", *args)
         except Exception:  # noqa: BLE001 - Redis went away
             return None
 
@@ -317,21 +303,3 @@ class RedisBackend(BroadcastBackend):
                 dropped=self._dropped,
                 limit=self.queue_limit,
             )
-
-    def moved(self, moves: list[Any], *, local: bool = True) -> None:
-        """Presence moves from the script: tell the other workers, and the
-        local room unless it knows already (``local`` false)."""
-        session = self._session
-        for index in range(0, len(moves) - 2, 3):
-            kind, room_id, user_id = moves[index : index + 3]
-            frame = self.announce(str(kind), str(user_id), str(room_id), local)
-            if session is not None:
-                session.publish(f"room:{room_id}", frame)
-
-    def counts(self) -> dict[str, int]:
-        """This worker's presence, as the script's fields."""
-        return {
-            field(room_id, user_id): count
-            for (room_id, user_id), count in self.snapshot().items()
-            if count > 0
-        }

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .redis_presence import SCRIPT
+from .redis_presence import SCRIPT, field
 
 if TYPE_CHECKING:
     from .redis_backend import RedisBackend
@@ -47,8 +47,7 @@ class Session:
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
         self.client: Any = None  # commands and PUBLISH, with a timeout
-        self._listener: Any = None  # the subscription's, without one
-        self._pubsub: Any = None
+        self._pubsub: Any = None  # its client has no read timeout
         self._script: Any = None  # the presence script (EVALSHA)
         self._outbox: deque[tuple[str, str]] = deque()
         self._in_flight = 0  # frames written, not yet acknowledged
@@ -83,15 +82,14 @@ class Session:
         self._script = self.client.register_script(SCRIPT)
         # Bytes, and no read timeout: a quiet subscription is no failure
         # (the heartbeat PINGs it), a frame that is not UTF-8 is dropped.
-        self._listener = redis.Redis.from_url(url, **options)
-        self._pubsub = self._listener.pubsub()
+        self._pubsub = redis.Redis.from_url(url, **options).pubsub()
         await self._pubsub.connect()
         self._start(self._read())
         # From here on changes wait for the snapshot taken next.
         self.backend._session = self
         self.changed()
         await self._subscribe()
-        await self._write("replace", self.backend.counts())
+        await self._write("replace", self._counts())
         self._start(self._publish(), self._catch_up(), self._keep())
 
     def _start(self, *works: Coroutine[Any, Any, None]) -> None:
@@ -113,7 +111,7 @@ class Session:
             _ = task.cancelled() or task.exception()
         if self.backend._session is self:
             self.backend._session = None
-        for closing in (self._pubsub, self._listener, self.client):
+        for closing in (self._pubsub, self.client):
             if closing is not None:
                 with contextlib.suppress(Exception):
                     # aclose() since redis 5.0.1, close() before.
@@ -241,19 +239,30 @@ class Session:
 
     async def _write(self, mode: str, counts: dict[str, int]) -> None:
         backend = self.backend
-        keys = [
-            f"{backend.prefix}:workers",
-            f"{backend.prefix}:w:{backend.worker_id}",
-        ]
         ttl = int(backend.presence_ttl * 1000)
-        args = [backend.prefix, backend.worker_id, ttl, mode]
-        fresh, *moves = await self._script(
-            keys=keys, args=[*args, json.dumps(counts, ensure_ascii=False)]
-        )
+        counted = json.dumps(counts, ensure_ascii=False)
+        args = [backend.prefix, backend.worker_id, ttl, mode, counted]
+        fresh, *moves = await self._script(args=args)
         # Local clients heard of local changes while Redis was away.
-        backend.moved(moves, local=mode != "replace")
+        self._announce(moves, local=mode != "replace")
         if fresh and mode == "patch":  # taken for dead: all of it again
-            await self._write("replace", backend.counts())
+            await self._write("replace", self._counts())
+
+    def _announce(self, moves: list[Any], *, local: bool) -> None:
+        """Users who joined or left a room: tell the other workers, and
+        the local room unless it knows already (``local`` false)."""
+        for index in range(0, len(moves) - 2, 3):
+            kind, room_id, user_id = map(str, moves[index : index + 3])
+            frame = self.backend.announce(kind, user_id, room_id, local)
+            self.publish(f"room:{room_id}", frame)
+
+    def _counts(self) -> dict[str, int]:
+        """This worker's presence, as the script's fields."""
+        return {
+            field(room_id, user_id): count
+            for (room_id, user_id), count in self.backend.snapshot().items()
+            if count > 0
+        }
 
     async def _keep(self) -> None:
         """The heartbeat: renew this worker, reap the dead ones, PING."""
