@@ -62,11 +62,11 @@ EDITS = [
       "                for _, data in batch:\n"
       '                    note("write", data)\n'
       "                await pipe.execute()\n")),
-    ("redis_backend.py",
-     "        if data[:ORIGIN] != self.worker_id:\n",
+    ("redis_session.py",
+     "        if text[:ORIGIN] == backend.worker_id:\n",
      ("        from ._bench_probe import note\n\n"
-      '        note("deliver", data)\n'
-      "        if data[:ORIGIN] != self.worker_id:\n")),
+      '        note("deliver", text)\n'
+      "        if text[:ORIGIN] == backend.worker_id:\n")),
     ("manager.py",
      "        self._fan_out(self._targets(channel), message)\n",
      ("        from ._bench_probe import note\n\n"

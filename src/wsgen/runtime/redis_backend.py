@@ -66,7 +66,6 @@ DEFAULT_URL = "redis://localhost:6379/0"
 # Reconnect backoff, in seconds: capped so that delivery across workers
 # resumes within a second of Redis answering again.
 RETRY_FIRST, RETRY_MAX = 0.1, 0.5
-ORIGIN = 32  # length of a worker id, the prefix of every published frame
 REFUSED_PASSWORD = "Redis refused the password: check WS_REDIS_URL"
 
 
@@ -75,7 +74,7 @@ class RedisUnavailableError(RuntimeError):
 
 
 class RedisAuthenticationError(RedisUnavailableError):
-    """Redis refuses the credentials at start and ``WS_REDIS_REQUIRED`` is set."""
+    """Redis refuses the credentials at start (``WS_REDIS_REQUIRED`` set)."""
 
 
 def _refused_password(error: BaseException) -> bool:
@@ -112,7 +111,7 @@ class RedisBackend(BroadcastBackend):
         self.heartbeat = heartbeat
         self.presence_ttl = presence_ttl
         self.queue_limit = max(1, queue_limit)
-        self.worker_id = uuid.uuid4().hex  # ORIGIN characters
+        self.worker_id = uuid.uuid4().hex  # prefixes what it publishes
         self.channels: set[str] = set()  # what the manager subscribed to
         self._supervisor: asyncio.Task[None] | None = None
         self._session: Session | None = None  # while Redis answers
@@ -129,8 +128,8 @@ class RedisBackend(BroadcastBackend):
             namespace=f"{prefix}:{namespace}",
             required=_switch("WS_REDIS_REQUIRED", False),
             heartbeat=_number("WS_REDIS_HEARTBEAT", 5.0, positive=True),
-            presence_ttl=_number("WS_REDIS_PRESENCE_TTL", 15.0, positive=True),
-            queue_limit=int(_number("WS_REDIS_QUEUE", 10_000, positive=True)),
+            presence_ttl=_number("WS_REDIS_PRESENCE_TTL", 15, positive=True),
+            queue_limit=int(_number("WS_REDIS_QUEUE", 10000, positive=True)),
         )
 
     # -- lifecycle ---------------------------------------------------------
@@ -140,25 +139,25 @@ class RedisBackend(BroadcastBackend):
         try:
             importlib.import_module("redis.asyncio")
         except ImportError as missing:  # a deployment error, not an outage
-            raise RuntimeError(
-                "the Redis backend needs the redis package (redis>=5)"
-            ) from missing
+            need = "the Redis backend needs the redis package (redis>=5)"
+            raise RuntimeError(need) from missing
         session: Session | None = None
         url = safe_url(self.url)
         try:
             session = await self._open()
         except Exception as error:
             if self.required and _refused_password(error):
-                raise RedisAuthenticationError(f"{REFUSED_PASSWORD} ({url})") from error
+                why = f"{REFUSED_PASSWORD} ({url})"
+                raise RedisAuthenticationError(why) from error
             if self.required:
-                raise RedisUnavailableError(
-                    f"Redis is unreachable at {url} ({error}) and WS_REDIS_REQUIRED is set"
-                ) from error
+                why = f"Redis is unreachable at {url} ({error})"
+                required = f"{why} and WS_REDIS_REQUIRED is set"
+                raise RedisUnavailableError(required) from error
             self._failed(error, was_up=False)
         else:
             logger.info("ws.redis_connected", url=url, worker=self.worker_id)
-        loop = asyncio.get_running_loop()
-        self._supervisor = loop.create_task(self._supervise(session), name="ws-redis")
+        supervise = self._supervise(session)
+        self._supervisor = asyncio.create_task(supervise, name="ws-redis")
 
     async def disconnect(self) -> None:
         """Remove this worker's presence, publish what is queued, close."""
@@ -171,23 +170,15 @@ class RedisBackend(BroadcastBackend):
             supervisor.cancel()
             await asyncio.wait({supervisor})
 
-    async def _open(self) -> Session:
-        session = Session(self)
-        try:
-            await session.open()
-        except BaseException:
-            await session.close()
-            raise
-        return session
-
     async def _supervise(self, session: Session | None) -> None:
         """Run a session until Redis fails, then open a new one."""
         delay = RETRY_FIRST
         while True:
             if session is not None:
+                delay = RETRY_FIRST
                 try:
                     await session.run()
-                except Exception as error:  # noqa: BLE001 - ends this session
+                except Exception as error:  # noqa: BLE001 - ends it
                     self._failed(error, was_up=True)
                 finally:
                     await session.close()
@@ -198,18 +189,23 @@ class RedisBackend(BroadcastBackend):
             except Exception as error:  # noqa: BLE001 - retried
                 session = None
                 self._failed(error, was_up=False)
-                continue
-            delay = RETRY_FIRST
-            if self._lost_at is not None:
-                logger.warning(
-                    "ws.redis_restored",
-                    url=safe_url(self.url),
-                    down_seconds=round(time.monotonic() - self._lost_at, 3),
-                    dropped=self._dropped,
-                )
-            self._lost_at = None
-            self._dropped = 0
-            self._told_refused = False
+
+    async def _open(self) -> Session:
+        session = Session(self)
+        try:
+            await session.open()
+        except BaseException:
+            await session.close()
+            raise
+        if self._lost_at is not None:
+            logger.warning(
+                "ws.redis_restored",
+                url=safe_url(self.url),
+                down_seconds=round(time.monotonic() - self._lost_at, 3),
+                dropped=self._dropped,
+            )
+        self._lost_at, self._dropped, self._told_refused = None, 0, False
+        return session
 
     def _failed(self, error: Exception, *, was_up: bool) -> None:
         """Log an outage once: lost, unreachable at start, or refused."""
@@ -223,7 +219,8 @@ class RedisBackend(BroadcastBackend):
             )
         elif _refused_password(error):
             if not self._told_refused:
-                logger.error("ws.redis_auth_failed", url=url, detail=REFUSED_PASSWORD)
+                detail = REFUSED_PASSWORD
+                logger.error("ws.redis_auth_failed", url=url, detail=detail)
             self._told_refused = True
         elif self._lost_at is None:
             logger.warning(
@@ -289,14 +286,11 @@ class RedisBackend(BroadcastBackend):
 
     # -- used by the session ----------------------------------------------
 
-    def receive(self, channel: str, data: str) -> None:
-        """A frame from Redis: deliver it unless this worker published it."""
-        if data[:ORIGIN] != self.worker_id:
-            self.deliver(channel[len(self.prefix) + 1 :], data[ORIGIN:])
-
     def drop(self, direction: str) -> None:
+        """Count a frame lost (logged at 1, 100, 10 000, every 100 000)."""
         self._dropped += 1
-        if self._dropped in {1, 100, 10_000} or self._dropped % 100_000 == 0:
+        dropped = self._dropped
+        if dropped in {1, 100, 10_000} or dropped % 100_000 == 0:
             logger.warning(
                 "ws.redis_dropped",
                 direction=direction,

@@ -14,11 +14,11 @@ import json
 
 __all__ = ["SCRIPT", "field"]
 
-# ARGV: prefix, worker id, TTL (ms), mode, {field: count} as JSON. Modes: "patch" sets the
-# fields given, "replace" also removes the others, "leave" removes this
-# worker. Renews this worker and removes the expired ones (their
-# connections leave). Returns {registered anew (1/0), kind, room, user,
-# kind, room, user, ...}: the rooms users joined or left.
+# ARGV: prefix, worker id, TTL (ms), mode, {field: count} as JSON. Modes:
+# "patch" sets the fields given, "replace" also removes the others,
+# "leave" removes this worker. Renews this worker and removes the expired
+# ones (their connections leave). Returns {registered anew (1/0), kind,
+# room, user, kind, room, user, ...}: the rooms users joined or left.
 SCRIPT = """
 local prefix, worker, ttl, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local workers, mine = prefix .. ':workers', prefix .. ':w:' .. worker

@@ -39,6 +39,7 @@ COMMAND_TIMEOUT = 5.0  # seconds for a command to answer
 SETTLE_TIMEOUT = 2.0  # most a member list waits for pending changes
 FRAMES_PER_STEP = 64  # frames from Redis fanned out per step of the loop
 BATCH = 1000  # most frames in one write to Redis
+ORIGIN = 32  # a worker id's length: the prefix of each frame published
 
 
 class Session:
@@ -72,11 +73,9 @@ class Session:
         }
         if not url.startswith("unix:"):  # TCP: notice a dead peer
             options["socket_keepalive"] = True
+        timeout = {"socket_timeout": COMMAND_TIMEOUT}
         self.client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=COMMAND_TIMEOUT,
-            **options,
+            url, decode_responses=True, **timeout, **options
         )
         await self.client.ping()
         self._script = self.client.register_script(SCRIPT)
@@ -97,7 +96,8 @@ class Session:
 
     async def run(self) -> None:
         """Until Redis fails: raises what broke the session."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        first = asyncio.FIRST_COMPLETED
+        done, _ = await asyncio.wait(self._tasks, return_when=first)
         for task in done:
             task.result()  # they end only by failing
 
@@ -140,13 +140,16 @@ class Session:
                 await asyncio.sleep(0)  # a backlog does not hold the loop
 
     def _received(self, channel: bytes, data: bytes) -> None:
+        backend = self.backend
         try:
             name, text = channel.decode(), data.decode()
         except (AttributeError, UnicodeDecodeError):
-            self.backend.drop("inbound")  # not a frame of this backend
+            backend.drop("inbound")  # not a frame of this backend
             return
+        if text[:ORIGIN] == backend.worker_id:
+            return  # published here: delivered here already
         try:
-            self.backend.receive(name, text)
+            backend.deliver(name[len(backend.prefix) + 1 :], text[ORIGIN:])
         except Exception:  # one frame failed, not the subscription
             logger.exception("ws.redis_deliver_failed", channel=name)
 
@@ -182,7 +185,8 @@ class Session:
         outbox = self._outbox
         while True:
             while outbox:
-                batch = [outbox.popleft() for _ in range(min(len(outbox), BATCH))]
+                size = min(len(outbox), BATCH)
+                batch = [outbox.popleft() for _ in range(size)]
                 self._in_flight = len(batch)
                 pipe = self.client.pipeline(transaction=False)
                 for channel, data in batch:
