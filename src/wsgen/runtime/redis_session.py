@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import itertools
 import json
+import time
 from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -121,8 +122,9 @@ class Session:
         """Graceful stop: apply queued changes, leave presence, flush."""
         await self.settle()
         await self._write("leave", {})
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._flushed(), SETTLE_TIMEOUT)
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while self.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     # -- the subscription --------------------------------------------------
 
@@ -195,10 +197,6 @@ class Session:
                 self._in_flight = 0
             self._mail.clear()
             await self._mail.wait()
-
-    async def _flushed(self) -> None:
-        while self.pending:
-            await asyncio.sleep(0.005)
 
     # -- subscriptions and presence ----------------------------------------
 
