@@ -57,17 +57,16 @@ EDITS = [
      ('        """Write a frame for the other workers; dropped without Redis."""\n'
       '        from ._bench_probe import note\n\n        note("pub", message)\n')),
     ("redis_session.py",
-     "                await connection.send_packed_command(\n",
+     "                await pipe.execute()\n",
      ("                from ._bench_probe import note\n\n"
-      "                for item in batch:\n"
-      "                    if isinstance(item, tuple):\n"
-      '                        note("write", item[1])\n'
-      "                await connection.send_packed_command(\n")),
-    ("redis_backend.py",
-     "        if data[:ORIGIN] != self.worker_id:\n",
+      "                for _, data in batch:\n"
+      '                    note("write", data)\n'
+      "                await pipe.execute()\n")),
+    ("redis_session.py",
+     "        if text[:ORIGIN] == backend.worker_id:\n",
      ("        from ._bench_probe import note\n\n"
-      '        note("deliver", data)\n'
-      "        if data[:ORIGIN] != self.worker_id:\n")),
+      '        note("deliver", text)\n'
+      "        if text[:ORIGIN] == backend.worker_id:\n")),
     ("manager.py",
      "        self._fan_out(self._targets(channel), message)\n",
      ("        from ._bench_probe import note\n\n"

@@ -334,6 +334,20 @@ def test_a_crashed_worker_leaves_presence(cluster: Cluster) -> None:
         third.stop(signal.SIGKILL)
 
 
+def test_the_generated_redis_test_passes(cluster: Cluster) -> None:
+    """The project's own smoke test of the backend, on this Redis."""
+    test = next(cluster.project.rglob("test_ws_redis.py"))
+    env = cluster.env(WS_TEST_REDIS_URL=cluster.redis.url)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(test.relative_to(cluster.project))],
+        cwd=cluster.project, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "1 passed" in result.stdout
+
+
 def test_redis_unavailable_at_start(project: Path) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     # By default the app starts and says so.

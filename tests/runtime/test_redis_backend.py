@@ -31,6 +31,11 @@ from wsgen.runtime.redis_backend import (
 )
 from wsgen.runtime.settings import WebSocketSettings
 
+try:  # rooms, and so room presence, are rooms.py's where it exists
+    from wsgen.runtime.rooms import RoomManager as Rooms
+except ImportError:
+    Rooms = ConnectionManager
+
 PASSWORD = "backend-" + "p" * 20
 
 
@@ -216,7 +221,7 @@ def test_a_failing_fan_out_or_a_foreign_frame_keeps_the_subscription(
                 await outsider.publish(channel, origin + "after")
                 await eventually(lambda: bool(delivered))
             assert delivered == [("room:a", "after")]
-            assert backend.connected
+            assert backend.tracking
             assert backend._dropped == 1  # the frame that is not UTF-8
             events = [entry["event"] for entry in logs]
             assert "ws.redis_deliver_failed" in events
@@ -253,7 +258,7 @@ def test_a_publish_never_waits_for_a_paused_redis(server: Server) -> None:
             assert dropped and dropped[0]["limit"] == 5
             await eventually(lambda: len(received) == 5)
             assert received == [("room:a", f"frame {index}") for index in range(5)]
-            assert session.pending == 0 and sender.connected
+            assert session.pending == 0 and sender.tracking
         finally:
             await closed(admin)
             await sender.disconnect()
@@ -328,6 +333,38 @@ def test_delivery_resumes_within_a_second_of_a_redis_restart(tmp_path: Path) -> 
     assert events.count("ws.redis_restored") == 2, events
 
 
+def test_a_worker_taken_for_dead_registers_again(server: Server) -> None:
+    """Reaped while alive (paused past the TTL): its next change puts all
+    of its presence back, not only the change."""
+
+    async def scenario() -> None:
+        namespace = f"t-{uuid4().hex}"
+        here: dict[tuple[str | None, str], int] = {}
+        paused = worker(server.url, None, namespace, required=True)
+        paused.bind(lambda *args: None, lambda *args: "frame", lambda: here)
+        other = worker(server.url, None, namespace, required=True)
+        admin = redis.Redis.from_url(server.url)
+        await paused.connect()
+        try:
+            here["lobby", "ann"] = 1
+            paused.track("lobby", "ann", 1)
+            assert await paused.room_members("lobby") == {"ann"}
+            workers = f"{namespace}:workers"
+            await admin.zadd(workers, {paused.worker_id: 0})  # expired
+            await other.connect()  # reaps it
+            assert await other.room_members("lobby") == set()
+            here[None, "bob"] = 1
+            paused.track(None, "bob", 1)
+            assert await paused.user_connections("bob") == 1
+            assert await other.room_members("lobby") == {"ann"}
+        finally:
+            await closed(admin)
+            await other.disconnect()
+            await paused.disconnect()
+
+    asyncio.run(scenario())
+
+
 class FakeSocket:
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
@@ -345,12 +382,8 @@ class FakeSocket:
 def test_presence_is_shared_by_the_workers(server: Server) -> None:
     async def scenario() -> None:
         namespace = f"t-{uuid4().hex}"
-        one = ConnectionManager(
-            WebSocketSettings(), worker(server.url, None, namespace)
-        )
-        two = ConnectionManager(
-            WebSocketSettings(), worker(server.url, None, namespace)
-        )
+        one = Rooms(WebSocketSettings(), worker(server.url, None, namespace))
+        two = Rooms(WebSocketSettings(), worker(server.url, None, namespace))
         async with one.running(), two.running():
             alice = FakeSocket()
             on_one = one.connect(alice, Identity(user_id="alice"))
