@@ -4,7 +4,6 @@
 endpoints with authentication require.
 """
 
-from .backend import BroadcastBackend, MemoryBackend
 from .connection import Connection, Identity
 from .logs import install_log_redaction
 from .manager import ConnectionManager
@@ -23,7 +22,6 @@ from .session import admit_guest, serve
 from .settings import WebSocketSettings
 
 __all__ = [
-    "BroadcastBackend",
     "ChatMessage",
     "ClientFrame",
     "CloseCode",
@@ -33,7 +31,6 @@ __all__ = [
     "Identity",
     "JoinRoom",
     "LeaveRoom",
-    "MemoryBackend",
     "Ping",
     "ProtocolError",
     "Typing",
