@@ -29,6 +29,7 @@ from wsgen.runtime.redis_backend import (
     RedisBackend,
     RedisUnavailableError,
 )
+from wsgen.runtime.rooms import RoomManager
 from wsgen.runtime.settings import WebSocketSettings
 
 PASSWORD = "backend-" + "p" * 20
@@ -345,12 +346,8 @@ class FakeSocket:
 def test_presence_is_shared_by_the_workers(server: Server) -> None:
     async def scenario() -> None:
         namespace = f"t-{uuid4().hex}"
-        one = ConnectionManager(
-            WebSocketSettings(), worker(server.url, None, namespace)
-        )
-        two = ConnectionManager(
-            WebSocketSettings(), worker(server.url, None, namespace)
-        )
+        one = RoomManager(WebSocketSettings(), worker(server.url, None, namespace))
+        two = RoomManager(WebSocketSettings(), worker(server.url, None, namespace))
         async with one.running(), two.running():
             alice = FakeSocket()
             on_one = one.connect(alice, Identity(user_id="alice"))
