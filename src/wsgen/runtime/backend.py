@@ -110,17 +110,18 @@ class BroadcastBackend(ABC):
         self.bind(deliver, announce, lambda: _here(manager))
         await self.connect()
         self._work, self._followed = set(), {"all"}
-        here = _here(manager)
-        self._followed |= {f"room:{r}" if r else f"user:{u}" for r, u in here}
+        for room, user in _here(manager):
+            self._followed.add(f"room:{room}" if room else f"user:{user}")
         for channel in sorted(self._followed):
             await self.subscribe(channel)
 
     async def detach(self) -> None:
         """Finish what the manager started, then disconnect."""
-        work, self._work = self._work, None
+        work = self._work
         if work is not None:
             if work:
-                await asyncio.wait(work)
+                await asyncio.wait(set(work))
+            self._work = None
             await self.disconnect()
 
     def here(self, room_id: str | None, user_id: str, count: int) -> bool:
