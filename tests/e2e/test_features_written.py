@@ -33,6 +33,8 @@ def test_a_second_endpoint_adds_only_what_it_needs_and_destroy_takes_it_back(
             "redis_presence",
             "redis_session",
             "uvicorn_protocol",
+            "backend",
+            "rooms",
         }
         & bare
     )
@@ -42,12 +44,14 @@ def test_a_second_endpoint_adds_only_what_it_needs_and_destroy_takes_it_back(
 
     result = run_wsgen("chat", "--auth", "--rooms", "--yes", "--no-verify", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert runtime_modules(project) == bare | {"auth", "keys"}
+    assert runtime_modules(project) == bare | {"auth", "keys", "rooms"}
+    assert (project / "tests/test_ws_rooms.py").is_file()
     assert '"pyjwt>=2.8"' in pyproject.read_text()
 
     result = run_wsgen("destroy", "chat", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert runtime_modules(project) == bare
+    assert not (project / "tests/test_ws_rooms.py").exists()
     assert "pyjwt" not in pyproject.read_text()
     assert run_wsgen("check", cwd=project).returncode == 0
 

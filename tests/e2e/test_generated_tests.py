@@ -57,7 +57,12 @@ def test_generated_tests_pass_in_a_hostile_host(tmp_path: Path) -> None:
     passed = re.search(r"(\d+) passed", ran.stdout)
     assert passed is not None, ran.stdout[-2000:]
     # Every generated test ran: a lifespan that ends the process exits 0 too.
-    modules = ["test_chat_ws.py", "test_ws_runtime.py", "test_ws_auth.py"]
+    modules = [
+        "test_chat_ws.py",
+        "test_ws_runtime.py",
+        "test_ws_auth.py",
+        "test_ws_rooms.py",
+    ]
     defined = sum(
         len(
             re.findall(r"^def test_", (project / "tests" / m).read_text(), re.MULTILINE)

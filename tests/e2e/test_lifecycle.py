@@ -107,9 +107,7 @@ def test_upgrade_keeps_hand_edits_through_a_flag_change(
         p for p in snapshot(project) if p.endswith("/chat.py") and ".wsgen" not in p
     )
     text = (project / route).read_text()
-    edited = text.replace(
-        "manager = ConnectionManager()", "manager = ConnectionManager()  # ours"
-    )
+    edited = text.replace("manager = RoomManager()", "manager = RoomManager()  # ours")
     assert edited != text
     (project / route).write_text(edited + "# team note\n")
 
@@ -133,6 +131,48 @@ def test_upgrade_keeps_hand_edits_through_a_flag_change(
     result = run_wsgen("destroy", "chat", "--force", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert snapshot(project) == original
+
+
+def test_upgrade_removes_runtime_modules_no_endpoint_needs(tmp_path: Path) -> None:
+    """Earlier versions wrote backend.py into every project (the memory
+    backend); it is Redis's now: upgrade removes it, unless edited."""
+    from wsgen.manifest import MANIFEST_NAME, content_hash, dumps, read_manifest
+
+    project = copy_example("app_package", tmp_path)
+    result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = read_manifest(project)
+    assert manifest is not None
+    written = (runtime_source_dir() / "backend.py").read_text()
+    for name, now in (("backend.py", written), ("memory.py", "# edited\n")):
+        rel = f"{manifest.runtime_dir}/{name}"
+        manifest.runtime_files[rel] = content_hash(written)
+        (project / rel).write_text(now)
+    (project / MANIFEST_NAME).write_text(dumps(manifest))
+
+    result = run_wsgen("upgrade", "chat", "--no-verify", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runtime = project / manifest.runtime_dir
+    assert not (runtime / "backend.py").exists()
+    assert (runtime / "memory.py").read_text() == "# edited\n", "edited: kept"
+    assert "rooms.py" in {p.name for p in runtime.iterdir()}
+    assert "backend.py" not in (project / MANIFEST_NAME).read_text()
+    assert run_wsgen("check", cwd=project).returncode == 0
+
+
+def test_destroying_the_last_rooms_endpoint_removes_rooms(tmp_path: Path) -> None:
+    project = copy_example("app_package", tmp_path)
+    for args in (["ping"], ["chat", "--rooms"], ["lobby", "--rooms", "--broadcast"]):
+        result = run_wsgen(*args, "--yes", "--no-verify", cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr
+    rooms = [project / "app/websocket/rooms.py", project / "tests/test_ws_rooms.py"]
+    assert all(path.is_file() for path in rooms)
+    assert run_wsgen("destroy", "chat", cwd=project).returncode == 0
+    assert all(path.is_file() for path in rooms), "lobby still has rooms"
+    assert run_wsgen("destroy", "lobby", cwd=project).returncode == 0
+    assert not any(path.exists() for path in rooms)
+    assert (project / "app/websocket/manager.py").is_file(), "ping keeps the core"
+    assert run_wsgen("check", cwd=project).returncode == 0
 
 
 def test_upgrade_marks_conflicts_and_exits_non_zero(tmp_path: Path) -> None:

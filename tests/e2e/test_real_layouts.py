@@ -182,7 +182,7 @@ def test_old_fastapi_starts_the_endpoint_with_router_events(tmp_path: Path) -> N
 
     run_wsgen("chat", *FLAGS, "--yes", "--no-verify", cwd=project)
     endpoint = (project / "app/routers/chat.py").read_text()
-    assert "APIRouter(on_startup=[start], on_shutdown=[stop])" in endpoint
+    assert "on_startup=[manager.start], on_shutdown=[manager.stop]" in endpoint
 
 
 def test_old_fastapi_with_a_lifespan_of_its_own_is_refused(tmp_path: Path) -> None:

@@ -29,12 +29,8 @@ from wsgen.runtime.redis_backend import (
     RedisBackend,
     RedisUnavailableError,
 )
+from wsgen.runtime.rooms import RoomManager
 from wsgen.runtime.settings import WebSocketSettings
-
-try:  # rooms, and so room presence, are rooms.py's where it exists
-    from wsgen.runtime.rooms import RoomManager as Rooms
-except ImportError:
-    Rooms = ConnectionManager
 
 PASSWORD = "backend-" + "p" * 20
 
@@ -382,8 +378,8 @@ class FakeSocket:
 def test_presence_is_shared_by_the_workers(server: Server) -> None:
     async def scenario() -> None:
         namespace = f"t-{uuid4().hex}"
-        one = Rooms(WebSocketSettings(), worker(server.url, None, namespace))
-        two = Rooms(WebSocketSettings(), worker(server.url, None, namespace))
+        one = RoomManager(WebSocketSettings(), worker(server.url, None, namespace))
+        two = RoomManager(WebSocketSettings(), worker(server.url, None, namespace))
         async with one.running(), two.running():
             alice = FakeSocket()
             on_one = one.connect(alice, Identity(user_id="alice"))

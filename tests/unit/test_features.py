@@ -31,6 +31,21 @@ def test_an_endpoint_without_flags_gets_no_auth_and_no_redis() -> None:
     assert set(requirements()) == {"fastapi", "structlog"}
 
 
+def test_without_redis_there_is_no_backend_module() -> None:
+    # The manager fans out within its process: no backend object at all.
+    assert "backend" not in modules(rooms=True, broadcast=True, auth=True)
+    assert {"backend", "redis_backend"} <= set(modules(backend="redis"))
+
+
+def test_rooms_bring_their_module_and_tests_only_when_asked_for() -> None:
+    assert "rooms" in modules(rooms=True)
+    assert "rooms" not in modules(broadcast=True, auth=True)
+    on = features.project_file_names(features.features_of({"rooms": True}))
+    assert "test_ws_rooms.py" in on
+    off = features.project_file_names(features.features_of({"broadcast": True}))
+    assert "test_ws_rooms.py" not in off
+
+
 def test_auth_adds_its_modules_and_pyjwt() -> None:
     assert {"auth", "keys"} <= set(modules(auth=True))
     assert requirements(auth=True)["pyjwt"] == "pyjwt>=2.8"
@@ -126,6 +141,8 @@ def test_files_written_once_per_project_follow_the_features() -> None:
     assert names({"client": "js", "template": "gh:team/ws"}) == {"test_ws_runtime.py"}
     # Kept while any endpoint needs them.
     assert "test_ws_auth.py" in names({"auth": True}, {"auth": False})
+    assert "test_ws_rooms.py" in names({"rooms": True}, {})
+    assert "test_ws_rooms.py" not in names({}, {"broadcast": True})
 
 
 def test_the_asyncapi_document_only_when_asked_for() -> None:

@@ -37,7 +37,6 @@ CORE = Feature(
     "core",
     runtime_modules=(
         "__init__",
-        "backend",
         "connection",
         "manager",
         "protocol",
@@ -60,14 +59,27 @@ AUTH = Feature(
     import_names={"pyjwt": "jwt"},
     tests="refusal codes, token transports, refresh",
 )
-# Rooms, broadcast and custom message types shape the endpoint's own files only.
-ROOMS = Feature("rooms", tests="join, leave, presence, typing")
+ROOMS = Feature(
+    "rooms",
+    runtime_modules=("rooms",),
+    project_templates=("tests/test_ws_rooms.py.jinja",),
+    tests="join, leave, presence, typing",
+)
+# Broadcast and custom message types shape the endpoint's own files only.
 BROADCAST = Feature("broadcast", tests="messages to every connection")
 MESSAGE_TYPES = Feature("message_types", tests="the stubs answer not_implemented")
 REDIS = Feature(
     "redis",
-    # Through redis-py (hiredis parses replies when installed).
-    runtime_modules=("redis_backend", "redis_presence", "redis_session"),
+    # Through redis-py (hiredis parses replies when installed). Without it an
+    # endpoint has no backend object at all; its smoke test (two workers
+    # sharing a room's presence) drives a RoomManager, hence rooms.
+    runtime_modules=(
+        "backend",
+        "redis_backend",
+        "redis_presence",
+        "redis_session",
+        "rooms",
+    ),
     project_templates=("tests/test_ws_redis.py.jinja",),
     requirements={"redis": "redis>=5"},
     import_names={"redis": "redis"},

@@ -4,7 +4,6 @@
 endpoints with authentication require.
 """
 
-from .backend import MemoryBackend
 from .connection import Connection, Identity
 from .manager import ConnectionManager
 from .protocol import (
@@ -20,7 +19,7 @@ from .protocol import (
 from .session import admit_guest, serve
 from .settings import WebSocketSettings
 
-__all__ = ["Connection", "ConnectionManager", "Identity", "MemoryBackend"]
+__all__ = ["Connection", "ConnectionManager", "Identity"]
 __all__ += ["ChatMessage", "ClientFrame", "ErrorCode", "JoinRoom", "LeaveRoom"]
 __all__ += ["Ping", "ProtocolError", "Typing", "WebSocketSettings"]
 __all__ += ["admit_guest", "serve"]

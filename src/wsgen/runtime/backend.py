@@ -1,5 +1,8 @@
 """Pub/sub backends that carry frames between server processes.
 
+Endpoints generated with ``--backend redis`` have one (``redis_backend.py``);
+the others have none: their manager fans out within its own process.
+
 Shaped like encode/broadcaster: a backend only moves already-encoded text
 between processes. Delivery to local sockets, and counting it, stays in
 the manager, so a Redis backend plugs in here without touching it.
@@ -21,15 +24,10 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-__all__ = [
-    "Announce",
-    "BroadcastBackend",
-    "Deliver",
-    "MemoryBackend",
-    "Snapshot",
-]
+__all__ = ["Announce", "BroadcastBackend", "Deliver", "Snapshot"]
 
 # deliver(channel, message): what another process published, to the local
 # clients of ``channel``. Synchronous, never blocks.
@@ -94,46 +92,91 @@ class BroadcastBackend(ABC):
         """Connections of ``user_id`` in every process; None: not known."""
         raise NotImplementedError
 
+    # -- how the manager drives a backend (not for a backend to change) -----
+    # Here, not in the manager: endpoints without a backend carry none of it.
 
-class MemoryBackend(BroadcastBackend):
-    """In-process backend: a lone process has no peers, so nothing moves.
+    _work: set[asyncio.Task[None]] | None = None  # None unless attached
+    _followed: set[str]  # channels subscribed to for the manager
 
-    Give several instances the same ``peers`` list to simulate several
-    workers in a test.
-    """
+    async def attach(self, manager: Any) -> None:
+        """Connect on the running loop; what other processes publish goes
+        to the manager's local recipients."""
 
-    def __init__(self, peers: list[MemoryBackend] | None = None) -> None:
-        self._peers = peers if peers is not None else []
-        self._channels: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        def deliver(channel: str, message: str) -> None:
+            manager._fan_out(manager._targets(channel), message)
 
-    async def connect(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        if self not in self._peers:
-            self._peers.append(self)
+        # Only a manager with rooms (rooms.py) has room presence to announce.
+        announce: Any = getattr(manager, "_announce", None)
+        self.bind(deliver, announce, lambda: _here(manager))
+        await self.connect()
+        self._work, self._followed = set(), {"all"}
+        for room, user in _here(manager):
+            self._followed.add(f"room:{room}" if room else f"user:{user}")
+        for channel in sorted(self._followed):
+            await self.subscribe(channel)
 
-    async def disconnect(self) -> None:
-        if self in self._peers:
-            self._peers.remove(self)
-        self._loop = None
+    async def detach(self) -> None:
+        """Finish what the manager started, then disconnect."""
+        work = self._work
+        if work is not None:
+            if work:
+                await asyncio.wait(set(work))
+            self._work = None
+            await self.disconnect()
 
-    async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
+    def here(self, room_id: str | None, user_id: str, count: int) -> bool:
+        """``user_id`` has ``count`` connections in ``room_id`` (None: at
+        all) in this process: their channel is followed while they have
+        one. False unless this backend keeps presence, and announces it."""
+        if room_id is None:
+            self.follow(f"user:{user_id}", count > 0)
+        if self._work is None or not self.tracking:
+            return False
+        self.track(room_id, user_id, count)
+        return True
 
-    async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
+    def follow(self, channel: str, on: bool) -> None:
+        """Subscribe to ``channel`` (``on``) or leave it, from sync code."""
+        if self._work is None or on == (channel in self._followed):
+            return
+        if on:
+            self._followed.add(channel)
+            self._later(self.subscribe(channel))
+        else:
+            self._followed.discard(channel)
+            self._later(self.unsubscribe(channel))
 
-    async def publish(self, channel: str, message: str) -> None:
-        for peer in self._peers:
-            loop = peer._loop
-            if peer is self or loop is None or channel not in peer._channels:
-                continue
-            try:
-                # Later, as from a network, not inside the sender's step.
-                loop.call_soon_threadsafe(peer._receive, channel, message)
-            except RuntimeError:  # its loop closed without disconnect()
-                peer._loop = None
+    async def relay(self, channel: str, text: str) -> None:
+        """A frame the manager fans out locally, for the other processes."""
+        if self._work is not None:
+            await self.publish(channel, text)
 
-    def _receive(self, channel: str, message: str) -> None:
-        if self._loop is not None and channel in self._channels:
-            self.deliver(channel, message)
+    def relay_soon(self, channel: str, text: str) -> None:
+        self._later(self.relay(channel, text))
+
+    async def shared(self, kind: str, key: str) -> Any:
+        """Every process's users in room ``key`` (``kind`` "room") or
+        connections of user ``key``; None when not known."""
+        if self._work is None or not self.tracking:
+            return None
+        if kind == "room":
+            return await self.room_members(key)
+        return await self.user_connections(key)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._work is None:
+            work.close()  # not attached: nothing to do
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+
+def _here(manager: Any) -> dict[tuple[str | None, str], int]:
+    """The manager's presence: {(room_id or None, user_id): connections}."""
+    counts: dict[tuple[str | None, str], int] = {}
+    for user_id in manager.user_ids():
+        for conn in manager.connections_of(user_id):
+            for key in [(None, user_id), *((r, user_id) for r in conn.rooms)]:
+                counts[key] = counts.get(key, 0) + 1
+    return counts
