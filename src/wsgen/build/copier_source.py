@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wsgen.build.plan import Group
+from wsgen.build.render import RenderedFile
 from wsgen.errors import (
     TemplateRefusedError,
     TemplateUsageError,
     WsgenError,
     require_folder,
 )
-from wsgen.build.render import RenderedFile
-from wsgen.build.plan import Group
 
 CONFIG_NAMES = ("copier.yml", "copier.yaml")
 INSTALL_HINT = "Install it with `pip install 'wsgen[copier]'`."

@@ -90,8 +90,7 @@ CLIENT_JS = Feature(
     "client_js",
     templates=("client/{{name}}_client.js.jinja",),
     project_templates=tuple(
-        f"client/ws_{part}.js.jinja"
-        for part in ("client", "outbox", "policy")
+        f"client/ws_{part}.js.jinja" for part in ("client", "outbox", "policy")
     ),
 )
 CLIENT_TS = Feature(

@@ -293,7 +293,9 @@ def apply(root: Path, plan: Plan) -> None:
     for _, backup in backups:
         if backup is not None:
             backup.unlink(missing_ok=True)
-    _remove_emptied_dirs(root, [root / c.path for c in changes if c.action == Action.DELETE])
+    _remove_emptied_dirs(
+        root, [root / c.path for c in changes if c.action == Action.DELETE]
+    )
 
 
 def _remove_emptied_dirs(root: Path, deleted: list[Path]) -> None:

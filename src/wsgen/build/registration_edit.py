@@ -13,8 +13,8 @@ from typing import Any
 
 import libcst as cst
 
-from wsgen.errors import RefusedError
 from wsgen.build.registration import Registration, RegistrationEdit
+from wsgen.errors import RefusedError
 
 
 class ManualRegistrationNeeded(RefusedError):

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from wsgen import __version__
-
 from wsgen.build import features
-from wsgen.host.discover import Layout
 from wsgen.build.manifest import Manifest
 from wsgen.build.plan import Group
 from wsgen.build.spec import Spec
+from wsgen.host.discover import Layout
 
 OVERRIDE_DIR = ".wsgen/templates"
 
@@ -214,7 +213,9 @@ class Renderer:
                 content = self._render(template, context)
             else:
                 content = (self.source / f"{module}.py").read_text(encoding="utf-8")
-            out.append(RenderedFile(f"{runtime_dir}/{module}.py", content, Group.RUNTIME))
+            out.append(
+                RenderedFile(f"{runtime_dir}/{module}.py", content, Group.RUNTIME)
+            )
         return out
 
     def project(

@@ -56,7 +56,7 @@ import structlog
 from .backend import BroadcastBackend
 from .redis_presence import field
 from .redis_session import Session
-from .settings import _number, _switch
+from .settings import _number, _read
 
 __all__ = ["RedisAuthenticationError", "RedisBackend", "RedisUnavailableError"]
 
@@ -126,7 +126,7 @@ class RedisBackend(BroadcastBackend):
         return cls(
             os.environ.get("WS_REDIS_URL", "").strip() or DEFAULT_URL,
             namespace=f"{prefix}:{namespace}",
-            required=_switch("WS_REDIS_REQUIRED", False),
+            required=_read("WS_REDIS_REQUIRED", False),
             heartbeat=_number("WS_REDIS_HEARTBEAT", 5.0, positive=True),
             presence_ttl=_number("WS_REDIS_PRESENCE_TTL", 15, positive=True),
             queue_limit=int(_number("WS_REDIS_QUEUE", 10000, positive=True)),
