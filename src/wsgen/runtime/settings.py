@@ -28,6 +28,8 @@ Environment variables (defaults in brackets):
     Clients keep a connection alive with ``{"type": "ping"}``.
 ``WS_CLOSE_TIMEOUT`` [5]
     Seconds granted to flush queued frames and the close frame.
+``WS_HISTORY_SIZE`` [100], ``WS_HISTORY_SECONDS`` [120]
+    With ``--recover``: room messages kept for clients that rejoin.
 ``WS_GC_FREEZE`` [off]
     Opt-in, and process-wide: ``1``, ``true``, ``yes`` or ``on`` move every
     object that exists at the first start-up (the app, its libraries) out
@@ -128,6 +130,8 @@ class WebSocketSettings:
     auth_transports: tuple[str, ...] = field(default=("subprotocol", "query"))
     auth_cookie: str = "access_token"
     auth_timeout: float = 5.0
+    history_size: int = 100  # --recover: messages kept per room
+    history_seconds: float = 120.0  # --recover: and for how long
 
     @classmethod
     def from_env(cls) -> WebSocketSettings:
@@ -182,4 +186,6 @@ class WebSocketSettings:
             auth_cookie=os.environ.get("WS_AUTH_COOKIE", "").strip()
             or default.auth_cookie,
             auth_timeout=_number("WS_AUTH_TIMEOUT", default.auth_timeout),
+            history_size=_integer("WS_HISTORY_SIZE", 100),
+            history_seconds=_number("WS_HISTORY_SECONDS", 120.0),
         )
