@@ -1,22 +1,17 @@
-"""Room history: clients that rejoin get the messages they missed.
+"""Room history (``--recover``): clients that rejoin get what they missed.
 
-Endpoints generated with ``--recover`` keep the last ``message`` frames of
-each room (``WS_HISTORY_SIZE`` [100] of them, for ``WS_HISTORY_SECONDS``
-[120]). Every such frame carries ``seq``, one more than the room's last,
-and ``epoch``, which names one lifetime of the room's history: it changes
-when the history is lost (this process restarted, the room quiet for
-longer than the retention). Typing and presence frames are not kept.
+Each room keeps its last ``message`` frames (``WS_HISTORY_SIZE`` [100],
+for ``WS_HISTORY_SECONDS`` [120]); typing and presence are not kept. Each
+carries ``seq`` (+1 per message in the room) and ``epoch``, which changes
+when the history is lost (process restarted, room quiet for too long).
 
-A client remembers the ``seq`` and ``epoch`` of the last message it saw
-and rejoins with ``{"type": "join_room", "room_id": ..., "since": {"seq":
-N, "epoch": "..."}}``. It gets ``room_joined`` with the room's ``seq`` and
-``epoch`` and ``recovered``: true when every message after N follows, in
-order, before any live one. False: reload the room from your own source
-of truth (the epoch changed, or the gap is longer than the retention).
+A client rejoins with ``"since": {"seq": N, "epoch": "..."}`` on
+``join_room``; ``room_joined`` carries the room's ``seq``, ``epoch`` and
+``recovered``: true when every message after N follows, in order, before
+any live one. False: reload the room from your own source of truth.
 
-This module keeps history in this process (a ring buffer per room), for
-the memory backend; ``redis_history.py`` keeps it in Redis for several
-workers.
+Here: a ring buffer per room in this process (the memory backend);
+``redis_history.py`` keeps history in Redis, for several workers.
 """
 
 from __future__ import annotations
@@ -36,13 +31,11 @@ from .settings import WebSocketSettings
 
 __all__ = ["History", "JoinRoomSince", "Since"]
 
-# (seq, text) of one kept message frame.
-Kept = tuple[int, str]
+Kept = tuple[int, str]  # (seq, text) of one kept message frame
+Sent = int | ProtocolError  # connections reached here, or why not sent
 
 
-class Since(BaseModel):
-    """The last message a client saw in a room."""
-
+class Since(BaseModel):  # the last message a client saw in the room
     seq: int = Field(ge=0)
     epoch: str = Field(max_length=64)
 
@@ -73,11 +66,8 @@ def seq_of(text: str) -> tuple[int, str] | None:
 
 
 class _Room:
-    """One room's history in this process."""
-
     def __init__(self, size: int) -> None:
-        self.epoch = new_epoch()
-        self.seq = 0
+        self.epoch, self.seq = new_epoch(), 0
         self.last = time.monotonic()  # the last message's time
         self.frames: deque[tuple[int, float, str]] = deque(maxlen=size)
 
@@ -85,10 +75,9 @@ class _Room:
 class History:
     """Room history kept in this process (the memory backend)."""
 
-    def __init__(self, settings: WebSocketSettings) -> None:
-        self.size = max(1, settings.history_size)
-        self.seconds = settings.history_seconds
-        self.manager: Any = None  # set while running
+    def __init__(self) -> None:
+        self.size, self.seconds = 1, 0.0  # the manager's settings, running
+        self.manager: Any = None
         # Least recently used first: expired rooms are dropped from the front.
         self._rooms: OrderedDict[str, _Room] = OrderedDict()
         # room_id -> frames seen while a join waits for its history read.
@@ -98,6 +87,9 @@ class History:
     async def running(self, manager: Any) -> AsyncIterator[None]:
         """Attach to the manager: its room messages go through ``post``."""
         self.manager, manager.history = manager, self
+        settings: WebSocketSettings = manager.settings
+        self.size = max(1, settings.history_size)
+        self.seconds = settings.history_seconds
         try:
             await self.start()
             yield
@@ -105,19 +97,14 @@ class History:
             manager.history = None
             await self.stop()
 
-    async def start(self) -> None:
-        """Connect to where history lives (nothing to do in memory)."""
+    # Where history lives is connected and left (nothing to do in memory).
+    async def start(self) -> None: ...
 
-    async def stop(self) -> None:
-        """Disconnect (nothing to do in memory)."""
+    async def stop(self) -> None: ...
 
     # -- publishing ----------------------------------------------------------
 
-    async def post(
-        self,
-        room_id: str,
-        payload: dict[str, Any],
-    ) -> int | ProtocolError:
+    async def post(self, room_id: str, payload: dict[str, Any]) -> Sent:
         """A ``message`` frame to a room: numbered, kept, fanned out."""
         room = self._room(room_id)
         room.seq += 1
@@ -125,9 +112,9 @@ class History:
         self._rooms.move_to_end(room_id)  # the order of ``last``
         text = frame_text(room.seq, room.epoch, payload)
         room.frames.append((room.seq, room.last, text))
-        manager = self.manager
-        targets = manager.room_connections(room_id)
-        sent: int = await manager._publish(f"room:{room_id}", text, targets)
+        targets = self.manager.room_connections(room_id)
+        publish = self.manager._publish
+        sent: int = await publish(f"room:{room_id}", text, targets)
         return sent
 
     async def send(self, room_id: str, payload: dict[str, Any]) -> int:
@@ -151,8 +138,8 @@ class History:
         """Join, answer ``room_joined``, then replay what was missed."""
         manager = self.manager
         members = set(await manager.room_members(room_id))
-        # The connection joins once the history is read: frames arriving
-        # meanwhile are collected here and sent after the replay.
+        # It joins once the history is read: frames arriving meanwhile are
+        # collected, and sent after the replay.
         waiting: list[str] = []
         self._pending.setdefault(room_id, []).append(waiting)
         try:
@@ -175,13 +162,10 @@ class History:
         }
         after = seq  # without since: live messages only
         if since is not None:
-            after = since.seq if since.epoch == epoch else seq
-            first = kept[0][0] if kept else seq + 1
-            frame["recovered"] = (
-                since.epoch == epoch
-                and since.seq <= seq
-                and first <= after + 1
-            )
+            same = since.epoch == epoch and since.seq <= seq
+            after = since.seq if same else seq
+            first = kept[0][0] if kept else seq + 1  # the oldest one kept
+            frame["recovered"] = same and first <= after + 1
         conn.send_json(frame)
         for kept_seq, text in kept:
             if kept_seq > after:
@@ -191,8 +175,8 @@ class History:
             if numbered is None or numbered[0] > seq or numbered[1] != epoch:
                 conn.send(text)
 
-    async def joined_failed(self, room_id: str) -> None:
-        """A join refused after the read (nothing to undo in memory)."""
+    # A join refused after the read (nothing to undo in memory).
+    async def joined_failed(self, room_id: str) -> None: ...
 
     async def read(self, room_id: str) -> tuple[int, str, list[Kept]]:
         """The room's seq, epoch and kept frames (oldest first)."""
@@ -201,8 +185,7 @@ class History:
 
     def _room(self, room_id: str) -> _Room:
         """The room's history, after forgetting what is too old."""
-        now = time.monotonic()
-        rooms, oldest = self._rooms, now - self.seconds
+        rooms, oldest = self._rooms, time.monotonic() - self.seconds
         # Rooms quiet for longer than the retention: their history is lost.
         while rooms and next(iter(rooms.values())).last < oldest:
             rooms.popitem(last=False)
