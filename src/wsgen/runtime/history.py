@@ -40,9 +40,7 @@ class Since(BaseModel):  # the last message a client saw in the room
     epoch: str = Field(max_length=64)
 
 
-class JoinRoomSince(JoinRoom):
-    """``join_room`` with an optional ``since``: the replay is asked for."""
-
+class JoinRoomSince(JoinRoom):  # since: the replay asked for
     since: Since | None = None
 
 
@@ -50,11 +48,15 @@ def new_epoch() -> str:
     return uuid.uuid4().hex
 
 
-def frame_text(seq: int, epoch: str, payload: dict[str, Any]) -> str:
-    """The frame with ``seq`` and ``epoch`` first: ``seq_of`` reads them
-    back without parsing the rest (``redis_history.py`` builds the same)."""
+def body_text(payload: dict[str, Any]) -> str:
+    """The frame's JSON without its ``{`` and without ``seq`` or ``epoch``."""
     body = {k: v for k, v in payload.items() if k not in ("seq", "epoch")}
-    return f'{{"seq":{seq},"epoch":"{epoch}",{encode(body)[1:]}'
+    return encode(body)[1:]
+
+
+def frame_text(seq: int, epoch: str, payload: dict[str, Any]) -> str:
+    # seq and epoch first, read back by seq_of (redis_history.py's too).
+    return f'{{"seq":{seq},"epoch":"{epoch}",{body_text(payload)}'
 
 
 def seq_of(text: str) -> tuple[int, str] | None:
@@ -112,10 +114,9 @@ class History:
         self._rooms.move_to_end(room_id)  # the order of ``last``
         text = frame_text(room.seq, room.epoch, payload)
         room.frames.append((room.seq, room.last, text))
-        targets = self.manager.room_connections(room_id)
-        publish = self.manager._publish
-        sent: int = await publish(f"room:{room_id}", text, targets)
-        return sent
+        manager, channel = self.manager, f"room:{room_id}"
+        targets = manager.room_connections(room_id)
+        return int(await manager._publish(channel, text, targets))
 
     async def send(self, room_id: str, payload: dict[str, Any]) -> int:
         """``post`` for the server-side API: 0 when it could not be sent."""

@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from .history import History, Kept, Sent, new_epoch
-from .protocol import ErrorCode, ProtocolError, encode
+from .history import History, Kept, Sent, body_text, new_epoch
+from .protocol import ErrorCode, ProtocolError
 from .redis_backend import ORIGIN, RedisBackend
 
 logger = structlog.get_logger(__name__)
@@ -53,7 +53,6 @@ return {redis.call('HGET', KEYS[1], 'seq'), epoch, kept}
 """
 MARKER = "#"  # no JSON text starts with it: never a frame
 UNAVAILABLE = ProtocolError(ErrorCode.INTERNAL_ERROR, "not sent: retry")
-SETTLE = 2.0  # seconds a read waits for its marker
 BATCH = 500  # most commands in one write
 
 
@@ -96,9 +95,8 @@ class RedisHistory(History):
             await asyncio.wait({self._writer})
 
     def _heard(self, channel: str, message: str) -> None:
-        if message.startswith(MARKER):
-            waiter = self._markers.pop(message[1:], None)
-            if waiter is not None and not waiter.done():
+        if message.startswith(MARKER):  # a read's marker, not a frame
+            if waiter := self._markers.pop(message[1:], None):
                 waiter.set_result(None)
             return
         if self._pending and channel.startswith("room:"):
@@ -106,9 +104,8 @@ class RedisHistory(History):
         self._deliver(channel, message)
 
     async def post(self, room_id: str, payload: dict[str, Any]) -> Sent:
-        body = {k: v for k, v in payload.items() if k not in ("seq", "epoch")}
         channel = self.backend.channel(f"room:{room_id}")
-        args = encode(body)[1:], self.size, channel, self.backend.worker_id
+        args = body_text(payload), self.size, channel, self.backend.worker_id
         try:
             sent: int = await self._eval(room_id, "post", *args)
         except Exception as error:  # noqa: BLE001 - Redis unavailable
@@ -120,9 +117,13 @@ class RedisHistory(History):
         """Send what is queued in one go; act on each reply, in order."""
         redis = importlib.import_module("redis.asyncio")
         errors = importlib.import_module("redis.exceptions")
-        # A connection idle for a second is checked before it is used.
-        options = {"health_check_interval": 1, "socket_timeout": 5.0}
-        pool = redis.ConnectionPool.from_url(self.backend.url, **options)
+        # Idle for a second: checked (and reconnected once) before use.
+        pool = redis.ConnectionPool.from_url(
+            self.backend.url,
+            health_check_interval=1,
+            socket_timeout=5.0,
+            retry_on_error=[errors.ConnectionError],
+        )
         connection = pool.make_connection()
         while True:
             await self._wake.wait()
@@ -142,7 +143,7 @@ class RedisHistory(History):
                         except errors.ResponseError as error:  # this one
                             done.set_exception(error)
                             continue
-                        if command[7] == "post":  # to this worker's clients
+                        if command[7] == "post":
                             text = reply.decode()
                             done.set_result(self._fan_out(room_id, text))
                         else:
@@ -154,7 +155,7 @@ class RedisHistory(History):
                             done.set_exception(error)
 
     def _fan_out(self, room_id: str, text: str) -> int:
-        self.seen(room_id, text)
+        self.seen(room_id, text)  # and to this worker's clients
         targets = self.manager.room_connections(room_id)
         return int(self.manager._fan_out(targets, text))
 
@@ -184,7 +185,7 @@ class RedisHistory(History):
         note = "-" * ORIGIN + MARKER + marker  # from no worker: all read it
         try:
             reply = await self._eval(room_id, "read", age, channel, note)
-            await asyncio.wait({heard}, timeout=SETTLE)
+            await asyncio.wait({heard}, timeout=2.0)  # at most
         finally:
             self._markers.pop(marker, None)
         seq, epoch, entries = reply
