@@ -82,7 +82,15 @@ RECOVERY = Feature(
     runtime_modules=("history",),
     tests="missed room messages replayed on rejoin",
 )
-RECOVERY_REDIS = Feature("recovery_redis", runtime_modules=("redis_history",))
+RECOVERY_REDIS = Feature(
+    "recovery_redis",
+    # With what it builds on, which the two features above bring.
+    runtime_modules=(
+        *RECOVERY.runtime_modules,
+        *REDIS.runtime_modules,
+        "redis_history",
+    ),
+)
 # The client's core is shared (once per project); each endpoint adds its frames.
 CLIENT_JS = Feature(
     "client_js",
