@@ -257,6 +257,11 @@ def new(
         "--asyncapi/--no-asyncapi",
         help="Write the endpoint's AsyncAPI 3.0 document (kept fresh by check).",
     ),
+    recover: bool | None = typer.Option(
+        None,
+        "--recover/--no-recover",
+        help="Keep room history: clients rejoining with `since` get what they missed.",
+    ),
     project: Path | None = _project_option(),
     app_ref: str | None = typer.Option(
         None, "--app", help="The app as MODULE:ATTR, e.g. app.main:app."
@@ -313,7 +318,7 @@ def new(
             auth=auth, rooms=rooms, broadcast=broadcast, auth_with=auth_with,
             message_types=tuple(message_type) or None, path=path, client=client,
             backend=backend, template=template, app=app_ref, accelerator=accelerator,
-            asyncapi=asyncapi,
+            asyncapi=asyncapi, recover=recover,
         )  # fmt: skip
         if (
             not yes
@@ -393,6 +398,7 @@ def _generate(
         accelerator=chosen.accelerator,
         asyncapi=chosen.asyncapi,
         auth_with=chosen.auth_with,
+        recover=chosen.recover,
     )
     root = project_root(project)
     generation = build_generation(
@@ -680,6 +686,9 @@ def upgrade(
     asyncapi: bool | None = typer.Option(
         None, "--asyncapi/--no-asyncapi", help="Change: the AsyncAPI document."
     ),
+    recover: bool | None = typer.Option(
+        None, "--recover/--no-recover", help="Change: room history and rejoin."
+    ),
     project: Path | None = _project_option(),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan; write nothing."
@@ -721,7 +730,7 @@ def upgrade(
             auth=auth, rooms=rooms, broadcast=broadcast,
             message_types=tuple(message_type) if message_type else None,
             path=path, client=client, backend=backend, template=template,
-            accelerator=accelerator, asyncapi=asyncapi,
+            accelerator=accelerator, asyncapi=asyncapi, recover=recover,
         )  # fmt: skip
         _generate(
             record.name, given, project, dry_run=dry_run, as_json=as_json,

@@ -164,6 +164,9 @@ CASES: dict[str, Case] = {
     "unknown-accelerator": Case(
         ["chat", "--accelerator", "nginx", "--yes"], EXIT_USAGE, "--accelerator 'nginx'"
     ),
+    "recover-without-rooms": Case(
+        ["chat", "--recover", "--yes"], EXIT_USAGE, "--recover replays room messages"
+    ),
     "name-too-long": Case(["a" * 300, "--yes"], EXIT_USAGE, "the limit is 64"),
     "message-type-too-long": Case(
         ["chat", "-m", "b" * 65, "--yes"], EXIT_USAGE, "the limit is 64"

@@ -67,9 +67,11 @@ def schemas(context: dict[str, Any]) -> dict[str, Any]:
     data = stored()
     out: dict[str, Any] = {}
     client, server = frames(context)
+    # --recover: join_room's since, seq and epoch of room messages.
+    recover = data["recover"] if context.get("recover") else {}
 
     def add(name: str) -> None:
-        schema = data["schemas"][name]
+        schema = recover.get(name) or data["schemas"][name]
         out[name] = schema
         for ref in _refs_in(schema):
             if ref not in out:

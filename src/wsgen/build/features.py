@@ -85,6 +85,22 @@ REDIS = Feature(
     import_names={"redis": "redis"},
     tests="two workers sharing rooms and presence, on WS_TEST_REDIS_URL",
 )
+# Room history for clients that rejoin with `since` (--recover, with --rooms):
+# a ring buffer per room in this process, or a Redis Stream per room.
+RECOVERY = Feature(
+    "recovery",
+    runtime_modules=("history",),
+    tests="missed room messages replayed on rejoin",
+)
+RECOVERY_REDIS = Feature(
+    "recovery_redis",
+    # With what it builds on, which the two features above bring.
+    runtime_modules=(
+        *RECOVERY.runtime_modules,
+        *REDIS.runtime_modules,
+        "redis_history",
+    ),
+)
 # The client's core is shared (once per project); each endpoint adds its frames.
 CLIENT_JS = Feature(
     "client_js",
@@ -123,6 +139,8 @@ ALL = (
     BROADCAST,
     MESSAGE_TYPES,
     REDIS,
+    RECOVERY,
+    RECOVERY_REDIS,
     CLIENT_JS,
     CLIENT_TS,
     ASYNCAPI,
@@ -141,6 +159,9 @@ def features_of(options: Mapping[str, Any]) -> tuple[Feature, ...]:
         BROADCAST: bool(options.get("broadcast")),
         MESSAGE_TYPES: bool(options.get("message_types")),
         REDIS: options.get("backend", "memory") == "redis",
+        RECOVERY: bool(options.get("recover")),
+        RECOVERY_REDIS: bool(options.get("recover"))
+        and options.get("backend", "memory") == "redis",
         CLIENT_JS: client in ("js", "ts"),
         CLIENT_TS: client == "ts",
         ASYNCAPI: bool(options.get("asyncapi")),

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from wsgen.runtime.history import JoinRoomSince
 from wsgen.runtime.protocol import (
     ChatMessage,
     ClientFrame,
@@ -96,6 +97,34 @@ class RoomJoinedFrame(ServerFrame):
     type: Literal["room_joined"]
     room_id: RoomId
     users: list[str]
+
+
+class RecoverMessageFrame(MessageFrame):
+    """A chat message, to its room or (without ``room_id``) to everybody."""
+
+    seq: int = Field(
+        description="One more than the room's previous message, the same on"
+        " every worker (to everybody: increases by one per process).",
+    )
+    epoch: str | None = Field(
+        default=None,
+        description="The lifetime of the room's history: another one means"
+        " messages may have been lost. Absent on messages to everybody.",
+    )
+
+
+class RecoverRoomJoinedFrame(RoomJoinedFrame):
+    """Answer to ``join_room``: the users in the room, where its history
+    stands and, after ``since``, whether what was missed follows."""
+
+    seq: int = Field(description="The room's last message (0: none yet).")
+    epoch: str = Field(description="The lifetime of the room's history.")
+    recovered: bool | None = Field(
+        default=None,
+        description="Only after ``since``: true when every message after"
+        " since.seq follows, in order, before live ones; false: reload the"
+        " room from your own source of truth.",
+    )
 
 
 class RoomLeftFrame(ServerFrame):
@@ -197,6 +226,14 @@ SERVER_MODELS: Final = (
 )
 
 
+# With --recover these replace the frames of the same (base) name.
+RECOVER_MODELS: Final = {
+    "JoinRoom": (JoinRoomSince, "validation"),
+    "MessageFrame": (RecoverMessageFrame, "serialization"),
+    "RoomJoinedFrame": (RecoverRoomJoinedFrame, "serialization"),
+}
+
+
 def _frame_type(schema: dict[str, Any]) -> str:
     prop = schema["properties"]["type"]
     return str(prop["const"] if "const" in prop else prop["enum"][0])
@@ -210,13 +247,21 @@ def stored() -> dict[str, Any]:
     inputs += [
         (model.__name__, "serialization", TypeAdapter(model)) for model in SERVER_MODELS
     ]
+    inputs += [
+        (model.__name__, mode, TypeAdapter(model))
+        for model, mode in RECOVER_MODELS.values()
+    ]
     _, definitions = TypeAdapter.json_schemas(inputs, ref_template=SCHEMAS)
     schemas: dict[str, Any] = definitions["$defs"]
+    recover = {}
+    for name, (model, _) in RECOVER_MODELS.items():
+        recover[name] = {**schemas.pop(model.__name__), "title": name}
     settings = WebSocketSettings()
     return {
         "schemas": schemas,
         "client": {_frame_type(schemas[m.__name__]): m.__name__ for m in CLIENT_MODELS},
         "server": {_frame_type(schemas[m.__name__]): m.__name__ for m in SERVER_MODELS},
+        "recover": recover,
         "client_summaries": _CLIENT_SUMMARIES,
         "error_codes": sorted(_KNOWN_CODES),
         "close_codes": [{"code": int(code), "name": code.name} for code in CloseCode],

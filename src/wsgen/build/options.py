@@ -27,6 +27,7 @@ class EndpointOptions:
     accelerator: str | None = None  # a server integration; None: none
     asyncapi: bool = False  # an AsyncAPI 3.0 document beside the route module
     auth_with: str | None = None  # the host's MODULE:FUNC checking tokens
+    recover: bool = False  # room history replayed to clients that rejoin
 
     @classmethod
     def from_record(cls, options: dict[str, Any]) -> EndpointOptions:
@@ -44,6 +45,7 @@ class EndpointOptions:
             accelerator=options.get("accelerator"),
             asyncapi=bool(options.get("asyncapi")),
             auth_with=options.get("auth_with"),
+            recover=bool(options.get("recover")),
         )
 
 
@@ -68,6 +70,7 @@ class Choices:
     accelerator: str | None = None
     asyncapi: bool | None = None
     auth_with: str | None = None  # "none": back to wsgen's own JWT checks
+    recover: bool | None = None
 
     def over(self, base: EndpointOptions) -> EndpointOptions:
         given = {

@@ -118,6 +118,7 @@ def endpoint_context(spec: Spec, layout: Layout) -> dict[str, Any]:
         "backend": spec.backend,
         "rooms": spec.rooms,
         "broadcast": spec.broadcast,
+        "recover": spec.recover,
         "message_types": [
             {"name": t.name, "class_name": t.class_name} for t in spec.message_types
         ],

@@ -55,6 +55,8 @@ class Spec:
     # MODULE:FUNC of the host's token check the endpoint calls; None: JWTs
     # are checked by the runtime.
     auth_with: str | None = None
+    # Room history: clients rejoining with `since` get what they missed.
+    recover: bool = False
     # A copier template (folder or git URL, as copier_source.resolve_source
     # gives it) for the endpoint's files instead of the built-in ones.
     template: str | None = None
@@ -150,6 +152,7 @@ def build_spec(
     accelerator: str | None = None,
     asyncapi: bool = False,
     auth_with: str | None = None,
+    recover: bool = False,
 ) -> Spec:
     name, note = normalize_name(raw_name)
     if name in RESERVED_NAMES:
@@ -210,8 +213,14 @@ def build_spec(
                 "--auth-with checks tokens, and the endpoint has no --auth.",
                 hint="Add --auth.",
             )
+    if recover and not rooms:
+        raise UsageError(
+            "--recover replays room messages, and the endpoint has no --rooms.",
+            hint="Add --rooms.",
+        )
     return Spec(
         name=name,
+        recover=recover,
         accelerator=accelerator,
         asyncapi=asyncapi,
         auth_with=auth_with,

@@ -28,6 +28,13 @@ def ts_type(schema: dict[str, Any], schemas: dict[str, Any]) -> str:
     kind = schema.get("type")
     if kind == "array":
         return ts_type(schema.get("items", {}), schemas) + "[]"
+    if kind == "object" and "properties" in schema:  # e.g. join_room's since
+        required = set(schema.get("required", ()))
+        fields = [
+            f"{name}{'' if name in required else '?'}: {ts_type(prop, schemas)}"
+            for name, prop in schema["properties"].items()
+        ]
+        return "{ " + "; ".join(fields) + " }"
     if kind == "object" or kind is None:
         return "Record<string, unknown>"
     return _SIMPLE[kind]

@@ -640,6 +640,7 @@ def spec_options(spec: Spec) -> dict[str, Any]:
         **({"accelerator": spec.accelerator} if spec.accelerator != "none" else {}),
         **({"asyncapi": True} if spec.asyncapi else {}),
         **({"auth_with": spec.auth_with} if spec.auth_with else {}),
+        **({"recover": True} if spec.recover else {}),
     }
 
 

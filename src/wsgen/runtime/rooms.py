@@ -18,7 +18,13 @@ import structlog
 
 from .connection import Connection
 from .manager import ConnectionManager
-from .protocol import ErrorCode, ProtocolError, encode, utc_now
+from .protocol import (
+    ErrorCode,
+    ProtocolError,
+    encode,
+    message_frame,
+    utc_now,
+)
 from .settings import WebSocketSettings
 
 __all__ = ["RoomManager"]
@@ -28,6 +34,10 @@ logger = structlog.get_logger(__name__)
 
 def _not_in_room(room_id: str) -> ProtocolError:
     return ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {room_id!r} first")
+
+
+def _is_message(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("type") == "message"
 
 
 def _presence(kind: str, user_id: str, room_id: str) -> str:
@@ -46,10 +56,22 @@ class RoomManager(ConnectionManager):
         self,
         settings: WebSocketSettings | None = None,
         backend: Any = None,
+        history: Any = None,  # --recover: a History (history.py)
     ) -> None:
         super().__init__(settings, backend)
+        self.history = history
         # room_id -> user_id -> connections: presence counts connections.
         self._rooms: dict[str, dict[str, set[Connection]]] = {}
+
+    async def start(self) -> None:
+        await super().start()
+        if self.history is not None:
+            await self.history.attach(self)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.history is not None:
+            await self.history.detach()
 
     def join(
         self,
@@ -153,6 +175,11 @@ class RoomManager(ConnectionManager):
         """A chat message from a client: to its room, or to everybody."""
         if room_id is not None and room_id not in conn.rooms:
             return _not_in_room(room_id)
+        if self.history is not None and room_id is not None:
+            # Numbered and kept by the history, which fans it out.
+            frame = message_frame(room_id, 0, conn.user_id, content)
+            sent: int | ProtocolError = await self.history.post(room_id, frame)
+            return sent
         return await super().post(conn, room_id, content)
 
     async def typing(
@@ -173,6 +200,9 @@ class RoomManager(ConnectionManager):
         return self._fan_out(others, frame)
 
     async def send_to_room(self, room_id: str, payload: Any) -> int:
+        if self.history is not None and _is_message(payload):
+            sent: int = await self.history.send(room_id, payload)
+            return sent
         return await self._publish(f"room:{room_id}", encode(payload))
 
     def room_ids(self) -> list[str]:

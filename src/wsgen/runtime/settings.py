@@ -15,6 +15,8 @@ One place answers "what can a client do" (defaults: the fields below).
 - ``WS_IDLE_TIMEOUT``: seconds without a frame before closing (1001); 0
   disables. Clients keep a connection alive with ``{"type": "ping"}``.
 - ``WS_CLOSE_TIMEOUT``: seconds to flush queued frames and the close frame.
+- ``WS_HISTORY_SIZE`` / ``_SECONDS``: with ``--recover``, the room messages
+  kept for clients that rejoin, and for how long.
 - ``WS_GC_FREEZE`` (off; 1/true/yes/on): ``gc.freeze`` what exists at
   first start-up, so full collections (100-250 ms pauses measured in a
   FastAPI process) scan only newer objects. Process-wide, hence opt-in.
@@ -94,6 +96,8 @@ class WebSocketSettings:
     max_connections_per_user: int = _env("WS_MAX_CONNECTIONS_PER_USER", 10)
     idle_timeout: float = _env("WS_IDLE_TIMEOUT", 60.0)
     close_timeout: float = _env("WS_CLOSE_TIMEOUT", 5.0)
+    history_size: int = _env("WS_HISTORY_SIZE", 100)
+    history_seconds: float = _env("WS_HISTORY_SECONDS", 120.0)
     gc_freeze: bool = _env("WS_GC_FREEZE", False)
     allowed_origins: tuple[str, ...] = _env("WS_ALLOWED_ORIGINS", ())
     auth_transports: tuple[str, ...] = _env("WS_AUTH_TRANSPORTS", _TOKENS_IN)
