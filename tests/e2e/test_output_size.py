@@ -54,11 +54,6 @@ def test_each_generated_file_of_the_endpoint_is_short(tmp_path: Path) -> None:
     assert {p: n for p, n in own.items() if n > MAX_FILE_LINES} == {}
 
 
-@pytest.mark.xfail(
-    reason="the runtime modules (manager, connection, session, auth) are still"
-    " longer than the targets",
-    strict=True,
-)
 def test_figures_stay_within_the_targets(tmp_path: Path) -> None:
     chat = written(copy_example("app_package", tmp_path / "a"), *FULL)
     ping = written(copy_example("app_package", tmp_path / "b"), "ping")

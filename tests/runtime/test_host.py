@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wsgen.build.render import Renderer, runtime_source_dir
-from wsgen.runtime import auth
+from wsgen.runtime import keys
 
 HOST_JWT = {
     "module": "host_config_for_test",
@@ -96,13 +96,13 @@ def test_auth_takes_the_host_values_unless_the_environment_overrides(
 ) -> None:
     for name in ("WS_JWT_SECRET", "WS_JWT_ALGORITHMS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(auth, "jwt_settings", host_module.jwt_settings)
-    config = auth.load_jwt_config()
+    monkeypatch.setattr(keys, "jwt_settings", host_module.jwt_settings)
+    config = keys.load_jwt_config()
     assert config.secret == "s" * 40
     assert config.algorithms == ("HS512",)
     monkeypatch.setenv("WS_JWT_SECRET", "e" * 40)
     monkeypatch.setenv("WS_JWT_ALGORITHMS", "HS256")
-    config = auth.load_jwt_config()
+    config = keys.load_jwt_config()
     assert config.secret == "e" * 40
     assert config.algorithms == ("HS256",)
 
@@ -113,7 +113,7 @@ def test_without_host_settings_a_public_key_alone_means_rs256(
     for name in ("WS_JWT_SECRET", "WS_JWT_ALGORITHMS", "WS_JWT_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WS_JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----")
-    config = auth.load_jwt_config()
+    config = keys.load_jwt_config()
     assert config.secret is None
     assert config.algorithms == ("RS256",)
 
@@ -127,6 +127,6 @@ def test_a_host_without_an_algorithm_setting_gets_hs256(
     module = load_host(tmp_path, {**HOST_JWT, "algorithm": None})
     monkeypatch.delenv("WS_JWT_ALGORITHMS", raising=False)
     monkeypatch.delenv("WS_JWT_SECRET", raising=False)
-    monkeypatch.setattr(auth, "jwt_settings", module.jwt_settings)
-    assert auth.load_jwt_config().algorithms == ("HS256",)
-    assert auth.load_jwt_config().secret == "k" * 40
+    monkeypatch.setattr(keys, "jwt_settings", module.jwt_settings)
+    assert keys.load_jwt_config().algorithms == ("HS256",)
+    assert keys.load_jwt_config().secret == "k" * 40

@@ -386,6 +386,7 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     from pydantic import Field, TypeAdapter
 
     from wsgen.runtime import session
+    from wsgen.runtime.auth import auth_token
     from wsgen.runtime.protocol import ChatMessage, Ping, ProtocolError
 
     frames: TypeAdapter[Any] = TypeAdapter(
@@ -393,7 +394,10 @@ def test_no_frame_raises_out_of_frame_handling(name: str) -> None:
     )
     settings = WebSocketSettings()
 
-    async def refresh(token: str) -> Identity | ProtocolError:
+    async def refresh(text: str) -> Identity | ProtocolError | None:
+        # As auth.py's: only an auth frame's token is checked.
+        if auth_token(text) is None:
+            return None
         return ProtocolError("invalid_token", "invalid token")
 
     async def handle(conn: Connection, frame: Any) -> None:
@@ -675,12 +679,13 @@ def test_frames_keep_an_idle_connection_open_until_it_goes_quiet() -> None:
 
 
 def test_a_refreshed_token_moves_the_expiry() -> None:
+    import json
     import time
 
     from wsgen.runtime.protocol import ProtocolError
 
-    async def refresh(token: str) -> Identity | ProtocolError:
-        if token != "fresh":
+    async def refresh(text: str) -> Identity | ProtocolError | None:
+        if json.loads(text)["token"] != "fresh":
             return ProtocolError("invalid_token", "invalid token")
         later = time.time() + 0.4
         return Identity(

@@ -1,22 +1,19 @@
 """JWT authentication of WebSocket connections (needs ``pyjwt``).
 
-``authenticate`` accepts the handshake, takes the token from the first
-transport of ``WS_AUTH_TRANSPORTS`` that carries one (``settings.py``
-lists them), and closes with a code the client can read when it cannot
-admit the user: 4001 unauthenticated, 4003 forbidden, 4009 token expired,
-1011 when the server cannot check tokens. An ``auth`` frame with a fresh
-token for the same user on an open connection replaces the token
-(answered by ``auth_ok``); otherwise the connection is closed with 4009 at
-the token's ``exp``.
+``authenticate`` accepts the handshake, reads the token from the first
+transport of ``WS_AUTH_TRANSPORTS`` that has one (``settings.py``), and
+closes with a code the client can read when it cannot admit the user:
+4001 unauthenticated, 4003 forbidden, 4009 token expired, 1011 when tokens
+cannot be checked. An ``auth`` frame with a fresh token for the same user
+replaces the token (``auth_ok``); else the connection closes with 4009 at
+the token's ``exp``. Refresh tokens (by ``type``, ``token_type`` or
+``scope``) are refused with 4001.
 
-The ``WS_JWT_*`` variables override the host's settings that
-``host.jwt_settings()`` reads. The user is the ``host.USER_CLAIM`` claim
-(``WS_JWT_USER_CLAIM``; ``sub`` when the token lacks it). Refresh tokens
-(by their ``type``, ``token_type`` or ``scope``) are refused with 4001.
-With ``verify=check`` the host's own ``check(token)`` (sync or async)
-decides instead: it returns the user (an id, or a dict or object with
-``id``/``user_id``/``sub``); None, False or an exception refuses the
-token (4009 when its ``exp`` has passed).
+``keys.load_jwt_config`` reads the settings (``WS_JWT_*`` over the host's
+own); the user is the ``host.USER_CLAIM`` claim (``WS_JWT_USER_CLAIM``,
+else ``sub``). With ``verify=check`` the host's ``check(token)`` (sync or
+async) decides instead: it returns the user (an id, or a dict or object
+with ``id``/``user_id``/``sub``); None, False or an exception refuses.
 
 Keys and tokens are never logged; importing this module hides tokens in
 the server's own log lines (``logs.py``).
@@ -26,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -35,14 +31,15 @@ from typing import Any, Final
 import jwt
 import structlog
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKSetError
+from pydantic_core import from_json
 from starlette.exceptions import WebSocketException as Refused
 from starlette.websockets import WebSocket
 
 from .connection import Identity
-from .host import USER_CLAIM, jwt_settings
-from .keys import JWTConfig
+from .host import USER_CLAIM
+from .keys import JWTConfig, env_value, load_jwt_config
 from .logs import install_log_redaction
-from .protocol import CloseCode, ErrorCode, ProtocolError, auth_token
+from .protocol import CloseCode, ErrorCode, ProtocolError
 from .session import accept, refuse
 from .settings import WebSocketSettings
 
@@ -71,38 +68,6 @@ Verify = Callable[[str], Any]
 Claims = dict[str, Any]
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(name, "").strip() or None
-
-
-def _plain(value: Any) -> str | None:
-    """Host settings may hold a pydantic ``SecretStr``."""
-    reveal = getattr(value, "get_secret_value", None)
-    return str(reveal() if callable(reveal) else value) if value else None
-
-
-def load_jwt_config() -> JWTConfig:
-    """Read the JWT settings now; environment variables take precedence."""
-    public_key = _env("WS_JWT_PUBLIC_KEY")
-    jwks_url = _env("WS_JWT_JWKS_URL")
-    host_secret, host_algorithm = jwt_settings() or (None, None)
-    secret = _env("WS_JWT_SECRET") or _plain(host_secret)
-    # A public key or key set alone means RS256 unless told otherwise.
-    asymmetric = (public_key or jwks_url) and not secret
-    default = _plain(host_algorithm) or ("RS256" if asymmetric else "HS256")
-    names = (_env("WS_JWT_ALGORITHMS") or default).split(",")
-    return JWTConfig(
-        secret=secret,
-        algorithms=tuple(name.strip() for name in names if name.strip()),
-        audience=_env("WS_JWT_AUDIENCE"),
-        issuer=_env("WS_JWT_ISSUER"),
-        leeway=float(_env("WS_JWT_LEEWAY") or 10),
-        # PEM text on one line (a .env file) may spell newlines as ``\n``.
-        public_key=public_key and public_key.replace("\\n", "\n"),
-        jwks_url=jwks_url,
-    )
-
-
 def decode_token(token: str, config: JWTConfig) -> dict[str, Any]:
     """Check a token (raises ``jwt.PyJWTError``); a JWKS lookup may block."""
     claims: dict[str, Any] = jwt.decode(
@@ -124,7 +89,7 @@ def decode_token(token: str, config: JWTConfig) -> dict[str, Any]:
 
 
 def user_claim() -> str:
-    return _env("WS_JWT_USER_CLAIM") or USER_CLAIM
+    return env_value("WS_JWT_USER_CLAIM") or USER_CLAIM
 
 
 def user_id(claims: Mapping[str, Any]) -> str:
@@ -187,17 +152,13 @@ def _user_of(result: Any) -> str | None:
 
 
 def _expiry(claims: Mapping[str, Any]) -> float | None:
-    try:
-        return float(claims["exp"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, (int, float)) else None
 
 
 async def identify(token: str, verify: Verify | None = None) -> Identity:
-    """The identity ``token`` proves; raises Refused (a close
-    code and reason).
-
-    ``verify``: the host's own token check; None checks JWTs here."""
+    """The identity ``token`` proves (``verify``: the host's own check;
+    None checks JWTs here); raises Refused with a close code and reason."""
     config = load_jwt_config()
     problem = None if verify else config.problem()
     try:
@@ -231,9 +192,13 @@ async def identify(token: str, verify: Verify | None = None) -> Identity:
 
 
 async def _refresh(
-    user: str, verify: Verify | None, token: str
-) -> Identity | ProtocolError:
-    """Checks the token of an ``auth`` frame on an open connection."""
+    user: str, verify: Verify | None, text: str
+) -> Identity | ProtocolError | None:
+    """An ``auth`` frame on an open connection: the identity its fresh
+    token proves, or why not; None for any other frame."""
+    token = auth_token(text)
+    if token is None:
+        return None
     try:
         identity = await identify(token, verify)
     except Refused as refused:
@@ -242,6 +207,24 @@ async def _refresh(
         logger.warning("ws.auth_subject_changed", user_id=user)
         return ProtocolError(ErrorCode.FORBIDDEN, "not the same user")
     return identity
+
+
+def auth_token(text: str) -> str | None:
+    """The token of an ``{"type": "auth", "token": ...}`` frame, else None.
+
+    The substring test spares other frames a second parse; pydantic's
+    parser, unlike ``json``, bounds nesting (ValueError, not RecursionError).
+    """
+    if '"auth"' not in text:
+        return None
+    try:
+        frame = from_json(text)
+    except ValueError:
+        return None
+    if not isinstance(frame, dict) or frame.get("type") != "auth":
+        return None
+    token = frame.get("token")
+    return token if isinstance(token, str) and token else None
 
 
 async def _first_message(

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import structlog
 
-from .protocol import CloseCode, ProtocolError, encode, error_frame
+from .protocol import CloseCode, ProtocolError, encode
 from .settings import WebSocketSettings
 
 __all__ = ["FRAMES_EXTENSION", "Connection", "Identity", "text_frame"]
@@ -45,8 +45,9 @@ class OutboundSocket(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
-# A fresh token in, the identity it proves (or why not) out.
-Refresh = Callable[[str], Awaitable["Identity | ProtocolError"]]
+# A frame's text in; out, for an ``auth`` frame, the identity its fresh
+# token proves (or why not), and None for any other frame.
+Refresh = Callable[[str], Awaitable["Identity | ProtocolError | None"]]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class Connection:
         self.user_id = identity.user_id
         self.rooms: set[str] = set()
         self.close_code: int | None = None
-        self.close_reason = ""
         self._socket = socket
         extensions = getattr(socket, "scope", {}).get("extensions") or {}
         self._direct = extensions.get(FRAMES_EXTENSION)  # False: not taken
@@ -139,7 +139,8 @@ class Connection:
         return self.send(encode(payload))
 
     def send_error(self, code: str, message: str) -> bool:
-        return self.send(encode(error_frame(code, message)))
+        error = {"type": "error", "code": code, "message": message}
+        return self.send_json(error)
 
     def close(self, code: int, reason: str, *, drain: bool = True) -> None:
         """Close from the server side; ``drain`` flushes queued frames
@@ -148,7 +149,7 @@ class Connection:
             self._shut(code, reason, drain)
             self._on_close(self)
 
-    def abandon(self, code: int = 1000, reason: str = "client closed") -> None:
+    def abandon(self, code: int = 1000) -> None:
         """The peer is gone or the close done: stop every task, free the
         queue, tell the manager, end the read still waiting. Idempotent."""
         current = asyncio.current_task()
@@ -158,7 +159,7 @@ class Connection:
         self._drop_queue()
         self.reader = None
         if self.close_code is None:
-            self.close_code, self.close_reason = int(code), reason
+            self.close_code = int(code)
             self._on_close(self)
         if not self._closed.done():
             self._closed.set_result(None)
@@ -168,7 +169,7 @@ class Connection:
         await asyncio.wait({self._closed})
 
     def _shut(self, code: int, reason: str, drain: bool) -> None:
-        self.close_code, self.close_reason = int(code), reason
+        self.close_code = int(code)
         if not drain:
             self._drop_queue()
         self._unpark()  # a parked writer sees the close and ends

@@ -16,6 +16,7 @@ refetches the set). Fetching blocks, so callers run it in a worker thread.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Final
@@ -25,7 +26,9 @@ import jwt
 from jwt.algorithms import get_default_algorithms, has_crypto
 from jwt.exceptions import InvalidKeyError
 
-__all__ = ["MIN_SECRET_BYTES", "JWTConfig", "jwks_client"]
+from .host import jwt_settings
+
+__all__ = ["MIN_SECRET_BYTES", "JWTConfig", "jwks_client", "load_jwt_config"]
 
 MIN_SECRET_BYTES: Final = 32
 HMAC: Final = frozenset({"HS256", "HS384", "HS512"})
@@ -41,7 +44,7 @@ LOOPBACK: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 @dataclass(frozen=True)
 class JWTConfig:
-    """How tokens are checked (``auth.load_jwt_config`` reads it)."""
+    """How tokens are checked (``load_jwt_config`` reads it)."""
 
     secret: str | None
     algorithms: tuple[str, ...] = ("HS256",)
@@ -83,6 +86,38 @@ class JWTConfig:
             client = jwks_client(self.jwks_url)
             return client.get_signing_key_from_jwt(token).key
         return self.public_key
+
+
+def env_value(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def _plain(value: Any) -> str | None:
+    """Host settings may hold a pydantic ``SecretStr``."""
+    reveal = getattr(value, "get_secret_value", None)
+    return str(reveal() if callable(reveal) else value) if value else None
+
+
+def load_jwt_config() -> JWTConfig:
+    """Read the JWT settings now; environment variables take precedence."""
+    public_key = env_value("WS_JWT_PUBLIC_KEY")
+    jwks_url = env_value("WS_JWT_JWKS_URL")
+    host_secret, host_algorithm = jwt_settings() or (None, None)
+    secret = env_value("WS_JWT_SECRET") or _plain(host_secret)
+    # A public key or key set alone means RS256 unless told otherwise.
+    asymmetric = (public_key or jwks_url) and not secret
+    default = _plain(host_algorithm) or ("RS256" if asymmetric else "HS256")
+    names = (env_value("WS_JWT_ALGORITHMS") or default).split(",")
+    return JWTConfig(
+        secret=secret,
+        algorithms=tuple(name.strip() for name in names if name.strip()),
+        audience=env_value("WS_JWT_AUDIENCE"),
+        issuer=env_value("WS_JWT_ISSUER"),
+        leeway=float(env_value("WS_JWT_LEEWAY") or 10),
+        # PEM text on one line (a .env file) may spell newlines as ``\n``.
+        public_key=public_key and public_key.replace("\\n", "\n"),
+        jwks_url=jwks_url,
+    )
 
 
 @cache  # one client per URL: its key cache outlives the sockets

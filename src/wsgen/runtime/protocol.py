@@ -18,7 +18,6 @@ from typing import Annotated, Any, Final, Literal
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic_core import from_json
 
 RoomId = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -108,10 +107,6 @@ def encode(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def error_frame(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
-
-
 def message_frame(
     room_id: str | None, seq: int, user_id: str, content: str
 ) -> dict[str, Any]:
@@ -144,23 +139,4 @@ def parse_frame(adapter: TypeAdapter[Any], text: str) -> Any:
         detail = f"{where}: {first['msg']}" if where else first["msg"]
         return ProtocolError(code, detail)
     except (ValueError, RecursionError):  # no frame may raise out of here
-        detail = "frame could not be parsed"
-        return ProtocolError(ErrorCode.INVALID_JSON, detail)
-
-
-def auth_token(text: str) -> str | None:
-    """The token of an ``{"type": "auth", "token": ...}`` frame, else None.
-
-    The substring test spares other frames a second parse; pydantic's
-    parser, unlike ``json``, bounds nesting (ValueError, not RecursionError).
-    """
-    if '"auth"' not in text:
-        return None
-    try:
-        frame = from_json(text)
-    except ValueError:
-        return None
-    if not isinstance(frame, dict) or frame.get("type") != "auth":
-        return None
-    token = frame.get("token")
-    return token if isinstance(token, str) and token else None
+        return ProtocolError(ErrorCode.INVALID_JSON, "frame could not be read")

@@ -75,7 +75,7 @@ async def serve(
     conn.send_json({**hello, "connection_id": conn.id, "message": "connected"})
     # Read in this task: a task of its own would cost every idle connection.
     task = conn.reader = asyncio.current_task()
-    code, reason = 1000, "client closed"
+    code = 1000  # the client closed
     reader = _Reader(conn, manager.settings)
     try:
         code = await reader.read(websocket, frames, handle)
@@ -90,7 +90,7 @@ async def serve(
             await conn.wait_closed()
             raise
     except WebSocketDisconnect as error:
-        code, reason = error.code, error.reason or reason
+        code = error.code
     except Exception:
         conn.reader = None
         logger.exception("ws.error", connection_id=conn.id)
@@ -99,7 +99,7 @@ async def serve(
     finally:
         reader.timer.cancel()
         conn.reader = None
-        conn.abandon(code, reason)  # the peer is gone or the close is done
+        conn.abandon(code)  # the peer is gone or the close is done
 
 
 class _Bucket:
@@ -134,17 +134,12 @@ class _Reader:
         self.timer = self.loop.call_soon(self.arm)  # replaced by ``arm``
 
     async def read(
-        self,
-        websocket: WebSocket,
-        frames: TypeAdapter[Any],
-        handle: Handler,
+        self, websocket: WebSocket, frames: TypeAdapter[Any], handle: Handler
     ) -> int:
         """Read until the client disconnects; returns its close code."""
         conn, loop, settings = self.conn, self.loop, self.settings
-        messages, typing = (
-            _Bucket(settings, "messages"),
-            _Bucket(settings, "typing"),
-        )
+        messages = _Bucket(settings, "messages")
+        typing = _Bucket(settings, "typing")
         strikes = 0  # rate-limited frames in a row
         # ``receive`` does not yield while frames are buffered: yielding after
         # a quarter of a receiver's queue keeps a burst from filling queues.
@@ -186,18 +181,16 @@ class _Reader:
                 error = "send JSON in text frames"
                 conn.send_error(ErrorCode.BINARY_NOT_SUPPORTED, error)
                 continue
-            refresh = conn.identity.refresh
-            token = protocol.auth_token(text) if refresh is not None else None
-            if refresh is not None and token is not None:
-                # A fresh token for the same user moves the expiry.
-                identity = await refresh(token)
-                if isinstance(identity, ProtocolError):
-                    conn.send_error(identity.code, identity.message)
-                    continue
-                conn.identity, self.expires = identity, identity.expires_at
+            # Only an auth frame names "auth": others skip a second parse.
+            renew = conn.identity.refresh
+            renewed = await renew(text) if renew and '"auth"' in text else None
+            if isinstance(renewed, ProtocolError):
+                conn.send_error(renewed.code, renewed.message)
+                continue
+            if renewed is not None:  # the same user: the expiry moves
+                conn.identity, self.expires = renewed, renewed.expires_at
                 self.arm()
-                ok = {"type": "auth_ok", "expires_at": identity.expires_at}
-                conn.send_json(ok)
+                conn.send_json({"type": "auth_ok", "expires_at": self.expires})
                 continue
             frame = protocol.parse_frame(frames, text)
             if isinstance(frame, ProtocolError):
