@@ -170,7 +170,8 @@ def dumps(manifest: Manifest) -> str:
                 "dir": manifest.runtime_dir,
                 "context": manifest.runtime_context,
                 "files": {**manifest.package_files, **manifest.runtime_files},
-                "package_files": sorted(manifest.package_files),
+                # Only when there are (runtimes inside a package of yours).
+                "package_files": sorted(manifest.package_files) or None,
             },
         ),
     ]

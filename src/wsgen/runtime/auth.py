@@ -35,7 +35,7 @@ from pydantic_core import from_json
 from starlette.exceptions import WebSocketException as Refused
 from starlette.websockets import WebSocket
 
-from .connection import Identity
+from .connection import Identity, finished
 from .host import USER_CLAIM
 from .keys import JWTConfig, env_value, load_jwt_config
 from .logs import install_log_redaction
@@ -232,11 +232,10 @@ async def _first_message(
 ) -> str | None:
     """The token of the first frame, ``{"type": "auth", "token": ...}``;
     None if the client left first."""
-    try:
-        receiving = websocket.receive()
-        message = await asyncio.wait_for(receiving, settings.auth_timeout)
-    except asyncio.TimeoutError:
-        raise Refused(CloseCode.UNAUTHENTICATED, TIMEOUT) from None
+    receiving = asyncio.ensure_future(websocket.receive())
+    if not await finished(receiving, settings.auth_timeout):
+        raise Refused(CloseCode.UNAUTHENTICATED, TIMEOUT)
+    message = receiving.result()
     if message["type"] == "websocket.disconnect":
         return None
     text: str = message.get("text") or ""

@@ -175,8 +175,8 @@ class BroadcastBackend(ABC):
 def _here(manager: Any) -> dict[tuple[str | None, str], int]:
     """The manager's presence: {(room_id or None, user_id): connections}."""
     counts: dict[tuple[str | None, str], int] = {}
-    for user_id in manager.user_ids():
-        for conn in manager.connections_of(user_id):
+    for user_id, conns in manager._users.items():
+        for conn in conns:
             for key in [(None, user_id), *((r, user_id) for r in conn.rooms)]:
                 counts[key] = counts.get(key, 0) + 1
     return counts

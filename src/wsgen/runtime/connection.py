@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import uuid4
@@ -37,6 +36,18 @@ def text_frame(data: bytes) -> bytes:
     if length < 1 << 16:
         return b"\x81\x7e" + length.to_bytes(2, "big") + data
     return b"\x81\x7f" + length.to_bytes(8, "big") + data
+
+
+async def finished(task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``task``, cancelled if not done by then
+    (``wait_for`` raises a timeout error that is builtin only from 3.11)."""
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        task.cancel()  # no-op once done
+    if not done:
+        await asyncio.wait({task})
+    return bool(done)
 
 
 # What a connection needs from a socket (Starlette's WebSocket fits).
@@ -94,11 +105,6 @@ class Connection:
     @property
     def closing(self) -> bool:
         return self.close_code is not None
-
-    @property
-    def queued(self) -> tuple[int, int]:
-        """Frames and bytes waiting to be written."""
-        return len(self._queue) + len(self._run), self._queued_bytes
 
     def send(
         self, text: str, size: int | None = None, frame: bytes | None = None
@@ -207,15 +213,14 @@ class Connection:
     async def _close(self, code: int, reason: str, drain: bool) -> None:
         timeout = self._settings.close_timeout
         if self._writer is not None:  # cancelled if stuck on a slow socket
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._writer, timeout if drain else 0)
+            await finished(self._writer, timeout if drain else 0)
+        closing = asyncio.ensure_future(self._socket.close(code, reason))
         try:
-            await asyncio.wait_for(self._socket.close(code, reason), timeout)
-        except asyncio.TimeoutError:
-            # The peer does not take the close frame: the server keeps the
-            # TCP connection until its own ping timeout fails it.
-            logger.warning("ws.close_failed", connection_id=self.id)
-        except Exception:  # noqa: BLE001 (a socket the peer dropped: routine)
-            logger.debug("ws.close_failed", connection_id=self.id)
+            if not await finished(closing, timeout):
+                # The peer does not take the close frame: the server keeps
+                # the TCP connection until its own ping timeout fails it.
+                logger.warning("ws.close_failed", connection_id=self.id)
+            elif closing.exception() is not None:  # a peer gone: routine
+                logger.debug("ws.close_failed", connection_id=self.id)
         finally:
             self.abandon()

@@ -141,9 +141,6 @@ class ConnectionManager:
     def user_ids(self) -> list[str]:
         return sorted(self._users)
 
-    def connections_of(self, user_id: str) -> list[Connection]:
-        return list(self._users.get(user_id, ()))
-
     async def user_connections(self, user_id: str) -> int:
         """Connections of ``user_id`` in every process the backend knows."""
         shared = self.backend and await self.backend.shared("user", user_id)

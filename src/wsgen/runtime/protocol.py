@@ -1,11 +1,8 @@
 """Wire protocol: incoming frame models, outgoing frames, codes.
 
-Client -> server: ``join_room``, ``leave_room``, ``message``, ``ping``,
-``typing``, and with authentication ``auth`` (answered by ``auth_ok``).
-Server -> client: ``connected``, ``room_joined``, ``room_left``,
-``user_joined``, ``user_left``, ``message``, ``pong``, ``typing``, ``error``.
-Each endpoint joins these models (plus its own) into one union on
-``type``, parsed once per frame with a ``TypeAdapter``.
+Each endpoint joins the client frame models (plus its own) into one union
+on ``type``, parsed once per frame with a ``TypeAdapter``; the frames the
+server sends are plain dicts, encoded once per fan-out (``encode``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .connection import finished
 from .redis_presence import SCRIPT, field
 
 if TYPE_CHECKING:
@@ -160,10 +161,9 @@ class Session:
         before): a NAT may drop a quiet connection without a word."""
         self._pong.clear()
         await self._pubsub.ping()
-        try:
-            await asyncio.wait_for(self._pong.wait(), COMMAND_TIMEOUT)
-        except asyncio.TimeoutError:  # not the builtin one before 3.11
-            raise TimeoutError("Redis did not answer a PING") from None
+        answered = asyncio.ensure_future(self._pong.wait())
+        if not await finished(answered, COMMAND_TIMEOUT):
+            raise TimeoutError("Redis did not answer a PING")
 
     # -- publishing --------------------------------------------------------
 
@@ -210,8 +210,8 @@ class Session:
 
     async def settle(self) -> None:
         """Wait (a little) until Redis has what was changed so far."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), SETTLE_TIMEOUT)
+        idle = asyncio.ensure_future(self._idle.wait())
+        await finished(idle, SETTLE_TIMEOUT)
 
     async def _catch_up(self) -> None:
         while True:

@@ -25,8 +25,8 @@ One place answers "what can a client do" (defaults: the fields below).
   (``Sec-WebSocket-Protocol: bearer, <token>``), ``query`` (``?token=``;
   proxies may log URLs), ``cookie`` (needs ``WS_ALLOWED_ORIGINS``),
   ``message`` (a first frame ``{"type": "auth", "token": ...}``).
-- ``WS_AUTH_COOKIE``: the HTTP-only cookie of the ``cookie`` transport.
-- ``WS_AUTH_TIMEOUT``: seconds the ``message`` transport waits (4001).
+- ``WS_AUTH_COOKIE``: the ``cookie`` transport's HTTP-only cookie;
+  ``WS_AUTH_TIMEOUT``: seconds the ``message`` transport waits (4001).
 
 ``auth.py`` reads ``WS_JWT_*`` at connect time (a rotated secret applies to
 the next connection), ``redis_backend.py`` ``WS_REDIS_*`` at start-up.
