@@ -2,9 +2,8 @@
 uvicorn server running the generated endpoint in a copy of the src_factory
 example (its static folder serves chat.html and chat_client.js).
 
-Chromium is Debian's (``/usr/bin/chromium``, or ``WSGEN_CHROMIUM``), driven
-through Playwright's ``executable_path``: no browser download. Without it the
-tests skip, except under CI (``CI`` set), where they fail.
+Chromium: the ``browser`` fixture of conftest.py (Debian's, no download;
+skipped without it, except under CI).
 """
 
 from __future__ import annotations
@@ -26,15 +25,6 @@ from tests.conftest import copy_example, free_port, run_wsgen
 
 pytestmark = pytest.mark.live
 
-CHROMIUM = os.environ.get("WSGEN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SECRET = "browser-test-secret-" + "x" * 40
 WAIT_MS = 30_000  # longest wait for any page condition
 
@@ -51,12 +41,6 @@ COUNT_SOCKETS = """
   };
 })();
 """
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (required when CI is set)")
-    pytest.skip(reason)
 
 
 def token_for(user: str, *, minutes: int = 10) -> str:
@@ -137,24 +121,6 @@ class Server:
             for line in self.log().splitlines()
             if '"WebSocket /ws/chat"' in line and "[accepted]" in line
         )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
