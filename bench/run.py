@@ -123,15 +123,18 @@ def wsgen_command() -> list[str]:
     return [sys.executable, "-m", "wsgen"]
 
 
-def generate(workdir: Path, auth: bool) -> Path:
+def generate(workdir: Path, auth: bool, recover: bool = False) -> Path:
     """Run the real generator into a fresh copy of the example project."""
-    project = workdir / ("generated_auth" if auth else "generated")
+    name = "generated_auth" if auth else "generated_recover" if recover else "generated"
+    project = workdir / name
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
     cmd = [*wsgen_command(), "chat", "--rooms", "--broadcast", "--accelerator", "uvicorn"]
     if auth:
         cmd.append("--auth")
+    if recover:
+        cmd.append("--recover")
     cmd += ["--yes", "--no-verify", "--project", str(project)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
@@ -386,6 +389,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
                 f"{prefix}ceiling/seed": ratio("ceiling", "seed"),
                 f"{prefix}generated/seed": ratio("generated", "seed"),
                 f"{prefix}generated/generated_asgi": ratio("generated", "generated_asgi"),
+                f"{prefix}recover/generated_asgi": ratio("recover", "generated_asgi"),
             })
     return {"by_scenario": summary, "ratios": ratios}
 
@@ -446,10 +450,19 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _recover_line(rr: dict[str, Any]) -> list[str]:
+    """History on (--recover) against off, when the run had both."""
+    if rr.get("recover/generated_asgi") is None:
+        return []
+    return [(f"history on/off (recover/generated_asgi): "
+             f"{fmt(rr.get('recover/generated_asgi'), 2)}x; server CPU per delivery "
+             f"{fmt(rr.get('cpu recover/generated_asgi'), 2)}x"), ""]
+
+
 def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     s, r = summary["by_scenario"], summary["ratios"]
     out = [f"Medians over {meta['reps']} repetition(s); {meta['machine']}.", ""]
-    order = ["seed", "ceiling", "generated", "generated_asgi", "generated_auth"]
+    order = ["seed", "ceiling", "generated", "generated_asgi", "recover", "generated_auth"]
     # Deflate first: every browser negotiates it and uvicorn accepts it.
     for label in ("fanout/deflate", "fanout/plain"):
         if label in s:
@@ -472,6 +485,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
                         f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
                         f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x "
                         "(medians of per-repetition ratios)"), ""]
+            out += _recover_line(rr)
     for label in ("latency/deflate", "latency/plain"):
         if label in s:
             out += [f"### Paced latency, 100 msg/s to 200 receivers ({label.split('/')[1]})", "",
@@ -492,6 +506,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
                         f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
                         f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x"),
                     ""]
+            out += _recover_line(rr)
     for label, title in (
         ("stall/plain", "sender at most 32 messages ahead of the slowest live reader"),
         ("stall-burst/plain", "sender bursting as fast as its socket allows"),
@@ -607,6 +622,12 @@ def main() -> int:
                 specs["generated_asgi"] = ServerSpec(
                     "generated_asgi", specs["generated"].cwd, "app.main:app", "/ws/chat",
                     user_query=False)
+            if "recover" in wanted:
+                # The same endpoint with --recover (room history), through ASGI:
+                # against generated_asgi, what keeping history costs.
+                specs["recover"] = ServerSpec(
+                    "recover", generate(work, auth=False, recover=True), "app.main:app",
+                    "/ws/chat", user_query=False)
             if "idle" in scenarios:
                 specs["generated_auth"] = ServerSpec(
                     "generated_auth", generate(work, auth=True), "app.main:app",
@@ -616,7 +637,7 @@ def main() -> int:
                 mint_tokens(biggest, tokens_file)
 
         def servers_for(scenario: str) -> list[str]:
-            names = [n for n in ("seed", "ceiling", "generated", "generated_asgi")
+            names = [n for n in ("seed", "ceiling", "generated", "generated_asgi", "recover")
                      if n in wanted]
             if scenario == "idle" and "generated" in names:
                 names[names.index("generated")] = "generated_auth"

@@ -74,10 +74,11 @@ function serverSocketState(clientPort) {
 
 // ---------------------------------------------------------------- connections
 
-const HEAD = 24;
+const HEAD = 80; // room history (--recover) puts seq and epoch before the type
+const MESSAGE_TYPE = /"type": ?"message"/;
 function isMessage(data) {
-  // '{"type":"message"' or '{"type": "message"': the type comes first.
-  return data.length > 16 && data.toString('latin1', 0, HEAD).includes('"message"');
+  // '{"type":"message"' or '{"type": "message"', within the first bytes.
+  return data.length > 16 && MESSAGE_TYPE.test(data.toString('latin1', 0, HEAD));
 }
 
 let tokens = null;

@@ -7,6 +7,7 @@ server sends are plain dicts, encoded once per fan-out (``encode``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -104,12 +105,16 @@ def encode(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
+# Ids: a random prefix per process and a count; they compress, unlike uuid4s.
+_PREFIX, _ids = uuid4().hex[:12] + "-", itertools.count(1)
+
+
 def message_frame(
     room_id: str | None, seq: int, user_id: str, content: str
 ) -> dict[str, Any]:
     return {
         "type": "message",
-        "id": uuid4().hex,
+        "id": _PREFIX + str(next(_ids)),
         "seq": seq,
         "room_id": room_id,
         "user_id": user_id,
