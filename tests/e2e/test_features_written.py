@@ -29,6 +29,8 @@ def test_a_second_endpoint_adds_only_what_it_needs_and_destroy_takes_it_back(
         not {
             "auth",
             "keys",
+            "host",
+            "logs",
             "redis_backend",
             "redis_presence",
             "redis_session",
@@ -44,7 +46,8 @@ def test_a_second_endpoint_adds_only_what_it_needs_and_destroy_takes_it_back(
 
     result = run_wsgen("chat", "--auth", "--rooms", "--yes", "--no-verify", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert runtime_modules(project) == bare | {"auth", "keys", "rooms"}
+    auth = {"auth", "keys", "host", "logs"}
+    assert runtime_modules(project) == bare | auth | {"rooms"}
     assert (project / "tests/test_ws_rooms.py").is_file()
     assert '"pyjwt>=2.8"' in pyproject.read_text()
 

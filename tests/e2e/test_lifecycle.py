@@ -136,7 +136,7 @@ def test_upgrade_keeps_hand_edits_through_a_flag_change(
 def test_upgrade_removes_runtime_modules_no_endpoint_needs(tmp_path: Path) -> None:
     """Earlier versions wrote backend.py into every project (the memory
     backend); it is Redis's now: upgrade removes it, unless edited."""
-    from wsgen.manifest import MANIFEST_NAME, content_hash, dumps, read_manifest
+    from wsgen.build.manifest import MANIFEST_NAME, content_hash, dumps, read_manifest
 
     project = copy_example("app_package", tmp_path)
     result = run_wsgen("chat", "--rooms", "--yes", "--no-verify", cwd=project)

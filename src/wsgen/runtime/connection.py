@@ -44,9 +44,8 @@ async def finished(task: asyncio.Future[Any], seconds: float) -> bool:
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     finally:
-        task.cancel()  # no-op once done
-    if not done:
-        await asyncio.wait({task})
+        if task.cancel():  # not done in time, or this wait was cancelled
+            await asyncio.wait({task})
     return bool(done)
 
 

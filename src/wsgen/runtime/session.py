@@ -227,6 +227,5 @@ class _Reader:
             self.arm()
 
     def log_limit(self, limit: str) -> None:
-        conn = self.conn
-        log = logger.bind(connection_id=conn.id, user_id=conn.user_id)
-        log.warning("ws.limit_hit", limit=limit)
+        ids = {"connection_id": self.conn.id, "user_id": self.conn.user_id}
+        logger.warning("ws.limit_hit", limit=limit, **ids)
