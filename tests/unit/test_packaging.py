@@ -25,3 +25,14 @@ def test_no_packaged_file_is_ignored() -> None:
     # --no-index: ask the ignore rules themselves, tracked or not.
     ignored = _git("check-ignore", "--no-index", *packaged).stdout.split()
     assert ignored == [], f".gitignore keeps these out of the wheel: {ignored[:5]}"
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(),
+    reason="needs a git checkout",
+)
+def test_every_package_folder_has_a_tracked_init() -> None:
+    tracked = set(_git("ls-files", "src/wsgen").stdout.split())
+    folders = {str(Path(p).parent) for p in tracked if p.endswith(".py")}
+    missing = sorted(f for f in folders if f"{f}/__init__.py" not in tracked)
+    assert missing == [], f"package folders without a tracked __init__.py: {missing}"
