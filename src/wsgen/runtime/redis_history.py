@@ -4,8 +4,9 @@ Per room, one hash slot (Redis Cluster): ``<prefix>:{<room>}:history``
 (``seq``, ``epoch``; missing after the retention, or Redis flushed: a new
 epoch) and the stream ``<prefix>:{<room>}:stream`` of its last messages.
 One script numbers, keeps and publishes a message (the same ``seq`` on
-every worker); scripts go through one connection, in order. Rejoins of a
-room at the same moment (a deploy) share one read.
+every worker); scripts go through one connection, in order. Every worker,
+this one too, fans a message out as its subscription hears it: in ``seq``
+order. Rejoins of a room at the same moment (a deploy) share one read.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ logger = structlog.get_logger(__name__)
 
 # KEYS: the hash, the stream. ARGV: a new epoch, the ttl (ms), "post" or
 # "read", then for a post: the frame without its "{", the size, the
-# channel, the worker id (a worker skips its own frames); for a read: the
+# channel, no worker id (every worker delivers it); for a read: the
 # age kept (ms), the channel, a marker. The marker, published after the
 # read, tells this worker that what was numbered before has arrived.
 SCRIPT = """
@@ -108,7 +109,7 @@ class RedisHistory(History):
 
     async def post(self, room_id: str, payload: dict[str, Any]) -> Sent:
         channel = self.backend.channel(f"room:{room_id}")
-        args = body_text(payload), self.size, channel, self.backend.worker_id
+        args = body_text(payload), self.size, channel, "-" * ORIGIN
         try:
             sent: int = await self._eval(room_id, "post", *args)
         except Exception as error:  # noqa: BLE001 - Redis unavailable
@@ -146,9 +147,9 @@ class RedisHistory(History):
                         except errors.ResponseError as error:  # this one
                             done.set_exception(error)
                             continue
-                        if command[7] == "post":
-                            text = reply.decode()
-                            done.set_result(self._fan_out(room_id, text))
+                        if command[7] == "post":  # fanned out when heard
+                            here = self.manager.room_connections(room_id)
+                            done.set_result(len(here))
                         else:
                             done.set_result(reply)
                 except Exception as error:  # noqa: BLE001 - fails this batch
@@ -156,11 +157,6 @@ class RedisHistory(History):
                     for *_, done in batch:
                         if not done.done():
                             done.set_exception(error)
-
-    def _fan_out(self, room_id: str, text: str) -> int:
-        self.seen(room_id, text)  # and to this worker's clients
-        targets = self.manager.room_connections(room_id)
-        return int(self.manager._fan_out(targets, text))
 
     async def read(self, room_id: str) -> tuple[int, str, list[Kept]]:
         """Shared by the rejoins of the room until it is sent."""

@@ -124,7 +124,9 @@ class RoomManager(ConnectionManager):
         if not room:
             self._rooms.pop(room_id, None)
             self._seq.pop(room_id, None)
-            self._follow(f"room:{room_id}", False)
+            # Followed still while a rejoin reads its history (history.py).
+            reading = room_id in getattr(self.history, "_pending", ())
+            self._follow(f"room:{room_id}", reading)
         logger.info(
             "ws.room_left",
             connection_id=conn.id,
