@@ -401,3 +401,50 @@ def test_a_rejoin_hears_the_room_while_its_worker_empties_it(
             await run.check()
 
     asyncio.run(scenario())
+
+
+def test_a_refused_rejoin_in_an_emptied_room_leaves_it_joinable(
+    redis_url: str,
+) -> None:
+    """A join refused after its history read, in a room its worker emptied
+    meanwhile, unsubscribes the way a leave does: a later join there
+    subscribes again and hears the other worker's messages."""
+    one_room = replace(KEPT, max_rooms_per_connection=1)
+
+    async def scenario() -> None:
+        one, two = redis_workers(redis_url, one_room)
+        history: Any = two.history
+        async with one.running(), two.running():
+            ann, bob, cid, sender = (FakeSocket() for _ in range(4))
+            on_two = [two.connect(s, Identity(user_id=u)) for s, u in
+                      ((ann, "ann"), (bob, "bob"), (cid, "cid"))]  # fmt: skip
+            ann_conn, bob_conn, cid_conn = on_two
+            assert ann_conn and bob_conn and cid_conn
+            two.join(ann_conn, "lobby")  # ann's one room: "other" is refused
+            await history.join(bob_conn, "other", None)
+            read = history._eval
+
+            def reading(room_id: str, kind: str, *args: Any) -> Any:
+                if kind == "read" and bob_conn.rooms:
+                    bob_conn.abandon()  # the room empties on this worker
+                return read(room_id, kind, *args)
+
+            history._eval = reading
+            await history.join(ann_conn, "other", None)
+            await eventually(lambda: bool(ann.of_type("error")))
+            assert ann.of_type("error")[-1]["code"] == "too_many_rooms"
+            assert not bob_conn.rooms
+            history._eval = read
+            await history.join(cid_conn, "other", None)
+            await eventually(lambda: bool(cid.of_type("room_joined")))
+            assert cid.of_type("room_joined")
+            posting = one.connect(sender, Identity(user_id="dan"))
+            assert posting is not None
+            await one.history.join(posting, "other", None)
+            await one.post(posting, "other", "after the refusal")
+            await eventually(lambda: bool(cid.of_type("message")))
+            assert [f["content"] for f in cid.of_type("message")] == [
+                "after the refusal"
+            ]
+
+    asyncio.run(scenario())

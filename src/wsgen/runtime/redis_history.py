@@ -173,6 +173,9 @@ class RedisHistory(History):
     async def _read(self, room_id: str) -> tuple[int, str, list[Kept]]:
         # This worker hears the room before reading it: no message falls
         # between the history read and the live ones.
+        # Followed as the manager follows it: a leave or a refused join
+        # ends it (``backend.follow``), never behind the manager's back.
+        self.backend._followed.add(f"room:{room_id}")
         await self.backend.subscribe(f"room:{room_id}")
         session = self.backend._session
         if session is not None:
@@ -196,4 +199,4 @@ class RedisHistory(History):
     async def joined_failed(self, room_id: str) -> None:
         """The read subscribed this worker: undo it if nobody is here."""
         if not self.manager.room_connections(room_id):
-            await self.backend.unsubscribe(f"room:{room_id}")
+            self.backend.follow(f"room:{room_id}", False)
