@@ -17,6 +17,9 @@ Setups, interleaved inside every repetition:
   receiver on worker 2: each frame crosses Redis.
 * ``redis-split`` (only with ``--setups``): sender on worker 1, receivers
   alternating between the workers: half the room local, half across.
+* ``history-cross`` (only with ``--setups``): as ``redis-cross``, the
+  endpoint generated with ``--recover``: each message numbered and kept in
+  a Redis Stream by one script before it is published.
 
 Scenarios: ``latency`` (200 receivers, 100 messages/s, p50/p99), ``fanout``
 (200 receivers, 300 messages as fast as possible: % delivered), and
@@ -63,19 +66,20 @@ from run import (  # noqa: E402
     raise_nofile,
 )
 
-SETUPS = ("memory", "redis-local", "redis-cross", "redis-split")
+SETUPS = ("memory", "redis-local", "redis-cross", "redis-split", "history-cross")
 LATENCY = {"receivers": 200, "rate": 100, "duration_s": 6, "size": 64, "drain_ms": 10000}
 FANOUT = {"receivers": 200, "messages": 300, "size": 64, "drain_ms": 15000}
 
 
-def generate(workdir: Path, backend: str) -> Path:
-    project = workdir / f"generated_{backend}"
+def generate(workdir: Path, backend: str, recover: bool = False) -> Path:
+    project = workdir / f"generated_{backend}{'_recover' if recover else ''}"
     shutil.copytree(
         EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
     cmd = [sys.executable, "-m", "wsgen", "chat", "--rooms", "--broadcast"]
     cmd += ["--accelerator", "uvicorn"]  # for --ws generated (the default)
     cmd += ["--backend", backend, "--yes", "--no-verify", "--project", str(project)]
+    cmd += ["--recover"] if recover else []
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wsgen failed:\n{done.stdout}\n{done.stderr}")
@@ -217,6 +221,8 @@ def main() -> int:
         logdir.mkdir()
         log("generating the endpoint with wsgen (memory, redis)")
         projects = {backend: generate(work, backend) for backend in ("memory", "redis")}
+        if "history-cross" in args.setups:
+            projects["history"] = generate(work, "redis", recover=True)
         if args.trace:
             for project in projects.values():
                 instrument(project)
@@ -228,6 +234,9 @@ def main() -> int:
         redis_env = {**GENERATED_LOAD_ENV, "WS_REDIS_URL": redis.url, "WS_REDIS_REQUIRED": "1"}
         redis_spec = ServerSpec("redis", projects["redis"], "app.main:app",
                                 "/ws/chat", env=redis_env, user_query=False, ws=ws)
+        history_spec = ServerSpec("history", projects.get("history", projects["redis"]),
+                                  "app.main:app", "/ws/chat", env=redis_env,
+                                  user_query=False, ws=ws)
         try:
             for rep in range(args.reps):
                 for setup in args.setups:
@@ -235,11 +244,13 @@ def main() -> int:
                         traces = work / f"trace-{rep}-{setup}-{scenario}"
                         traces.mkdir()
                         probe = {"WS_BENCH_TRACE_DIR": str(traces)}
-                        spec = memory_spec if setup == "memory" else redis_spec
+                        spec = {"memory": memory_spec,
+                                "history-cross": history_spec}.get(setup, redis_spec)
                         servers = [Server(spec, False, logdir, None, probe)
                                    for _ in range(1 if setup == "memory" else 2)]
                         try:
                             receivers = {"redis-cross": servers[1:],
+                                         "history-cross": servers[1:],
                                          "redis-split": servers}.get(setup, servers[:1])
                             config = {**params, "scenario": scenario,
                                       "sender_url": servers[0].url,
