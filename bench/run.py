@@ -389,7 +389,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
                 f"{prefix}ceiling/seed": ratio("ceiling", "seed"),
                 f"{prefix}generated/seed": ratio("generated", "seed"),
                 f"{prefix}generated/generated_asgi": ratio("generated", "generated_asgi"),
-                f"{prefix}recover/generated_asgi": ratio("recover", "generated_asgi"),
+                f"{prefix}generated_recover/generated_asgi": ratio(
+                    "generated_recover", "generated_asgi"),
             })
     return {"by_scenario": summary, "ratios": ratios}
 
@@ -452,17 +453,18 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def _recover_line(rr: dict[str, Any]) -> list[str]:
     """History on (--recover) against off, when the run had both."""
-    if rr.get("recover/generated_asgi") is None:
+    if rr.get("generated_recover/generated_asgi") is None:
         return []
-    return [(f"history on/off (recover/generated_asgi): "
-             f"{fmt(rr.get('recover/generated_asgi'), 2)}x; server CPU per delivery "
-             f"{fmt(rr.get('cpu recover/generated_asgi'), 2)}x"), ""]
+    return [(f"history on/off (generated_recover/generated_asgi): "
+             f"{fmt(rr.get('generated_recover/generated_asgi'), 2)}x; server CPU per "
+             f"delivery {fmt(rr.get('cpu generated_recover/generated_asgi'), 2)}x"), ""]
 
 
 def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     s, r = summary["by_scenario"], summary["ratios"]
     out = [f"Medians over {meta['reps']} repetition(s); {meta['machine']}.", ""]
-    order = ["seed", "ceiling", "generated", "generated_asgi", "recover", "generated_auth"]
+    order = ["seed", "ceiling", "generated", "generated_asgi", "generated_recover",
+             "generated_auth"]
     # Deflate first: every browser negotiates it and uvicorn accepts it.
     for label in ("fanout/deflate", "fanout/plain"):
         if label in s:
@@ -622,12 +624,12 @@ def main() -> int:
                 specs["generated_asgi"] = ServerSpec(
                     "generated_asgi", specs["generated"].cwd, "app.main:app", "/ws/chat",
                     user_query=False)
-            if "recover" in wanted:
+            if "generated_recover" in wanted:
                 # The same endpoint with --recover (room history), through ASGI:
                 # against generated_asgi, what keeping history costs.
-                specs["recover"] = ServerSpec(
-                    "recover", generate(work, auth=False, recover=True), "app.main:app",
-                    "/ws/chat", user_query=False)
+                specs["generated_recover"] = ServerSpec(
+                    "generated_recover", generate(work, auth=False, recover=True),
+                    "app.main:app", "/ws/chat", user_query=False)
             if "idle" in scenarios:
                 specs["generated_auth"] = ServerSpec(
                     "generated_auth", generate(work, auth=True), "app.main:app",
@@ -637,8 +639,8 @@ def main() -> int:
                 mint_tokens(biggest, tokens_file)
 
         def servers_for(scenario: str) -> list[str]:
-            names = [n for n in ("seed", "ceiling", "generated", "generated_asgi", "recover")
-                     if n in wanted]
+            every = ("seed", "ceiling", "generated", "generated_asgi", "generated_recover")
+            names = [n for n in every if n in wanted]
             if scenario == "idle" and "generated" in names:
                 names[names.index("generated")] = "generated_auth"
             return names

@@ -18,8 +18,9 @@ for (const url of [cfg.sender_url, ...cfg.receiver_urls]) {
 
 const now = () => performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const HEAD = 24;
-const isMessage = (data) => data.length > 16 && data.toString('latin1', 0, HEAD).includes('"message"');
+const HEAD = 80; // room history (--recover) puts seq and epoch before the type
+const MESSAGE_TYPE = /"type": ?"message"/;
+const isMessage = (data) => data.length > 16 && MESSAGE_TYPE.test(data.toString('latin1', 0, HEAD));
 let lastAnyFrame = 0;
 // The sender's timestamp, read where it starts in the content: parsing the
 // JSON of 20,000 frames/s would take the CPU the servers compete for.
