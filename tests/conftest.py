@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,15 @@ def snapshot(root: Path) -> dict[str, bytes]:
         ):
             out[path.relative_to(root).as_posix()] = path.read_bytes()
     return out
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Any]]:
+    """Servers a test starts (anything with ``stop()``), stopped after it."""
+    started: list[Any] = []
+    yield started
+    for worker in started:
+        worker.stop()
 
 
 @pytest.fixture

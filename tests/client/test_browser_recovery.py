@@ -175,14 +175,6 @@ def redis(project: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-@pytest.fixture
 def static(project: Path) -> Iterator[str]:
     handler = functools.partial(Quiet, directory=str(project / "static"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -68,14 +68,6 @@ def redis(redis_project: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
 async def next_frame(ws: ClientConnection, kind: str) -> dict[str, Any]:
     """The next frame of ``kind``, skipping presence and the like."""
     while True:
