@@ -117,6 +117,10 @@ class History:
         sent = await self.post(room_id, payload)
         return sent if isinstance(sent, int) else 0
 
+    def reading(self, room_id: str) -> bool:
+        """A join of ``room_id`` waits for its history read here."""
+        return room_id in self._pending
+
     def seen(self, room_id: str, text: str) -> None:
         """A frame of ``room_id`` delivered here: kept for waiting joins."""
         for frames in self._pending.get(room_id, ()):

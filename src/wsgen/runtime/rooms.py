@@ -125,7 +125,7 @@ class RoomManager(ConnectionManager):
             self._rooms.pop(room_id, None)
             self._seq.pop(room_id, None)
             # Followed still while a rejoin reads its history (history.py).
-            reading = room_id in getattr(self.history, "_pending", ())
+            reading = bool(self.history and self.history.reading(room_id))
             self._follow(f"room:{room_id}", reading)
         logger.info(
             "ws.room_left",
