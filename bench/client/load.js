@@ -40,21 +40,39 @@ function rssKiB() {
 // even when the client is what saturates. Fields 14 and 15, after the
 // parenthesised command name (which may contain spaces).
 const TICKS_PER_S = Number(process.env.CLK_TCK || 100);
+// Besides, from /proc/PID/io, the write system calls the server made
+// (syscw): frames per write tells how much the server's transports batch.
 function serverCpuMs() {
   try {
     const stat = fs.readFileSync(`/proc/${cfg.server_pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+    const user = (Number(fields[11]) * 1000) / TICKS_PER_S;
+    const sys = (Number(fields[12]) * 1000) / TICKS_PER_S;
+    let writes = null;
+    try {
+      const io = fs.readFileSync(`/proc/${cfg.server_pid}/io`, 'utf8');
+      const m = /syscw:\s+(\d+)/.exec(io);
+      writes = m ? Number(m[1]) : null;
+    } catch (e) { /* not readable here: no write counts */ }
+    return { total: user + sys, user, sys, writes };
   } catch (e) {
     return null;
   }
 }
 
-function cpuPerDelivery(cpuBefore, delivered) {
+function cpuPerDelivery(before, delivered) {
   const after = serverCpuMs();
-  if (cpuBefore === null || after === null || !delivered) return {};
-  const cpuMs = after - cpuBefore;
-  return { server_cpu_ms: cpuMs, cpu_us_per_delivery: (cpuMs * 1000) / delivered };
+  if (before === null || after === null || !delivered) return {};
+  const cpuMs = after.total - before.total;
+  const out = {
+    server_cpu_ms: cpuMs,
+    cpu_us_per_delivery: (cpuMs * 1000) / delivered,
+    sys_us_per_delivery: ((after.sys - before.sys) * 1000) / delivered,
+  };
+  if (before.writes !== null && after.writes !== null) {
+    out.writes_per_delivery = (after.writes - before.writes) / delivered;
+  }
+  return out;
 }
 
 // State of the server's side of the TCP connection to a client port, from

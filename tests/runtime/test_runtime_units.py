@@ -307,7 +307,8 @@ def test_an_idle_connection_writes_the_frame_without_queueing() -> None:
 def test_a_refused_frame_queues_and_the_next_ones_wait_behind_it() -> None:
     """Order across both paths: once a frame is queued (the transport was
     paused), later frames queue behind it even if the transport would
-    take them, and written ones go straight again once the queue drains."""
+    take them; the writer sends a refused frame through ASGI and writes
+    the rest of the queue directly as soon as the transport takes them."""
 
     async def scenario() -> None:
         socket = DirectSocket()
@@ -317,19 +318,22 @@ def test_a_refused_frame_queues_and_the_next_ones_wait_behind_it() -> None:
         socket.accepting = False
         conn.send("two")
         socket.accepting = True
-        conn.send("three")
+        conn.send("three")  # the transport would take it: still queued
         assert _texts(socket.written) == ["one"]
         assert queued(conn)[0] == 2
+        socket.accepting = False
         await asyncio.sleep(0.01)
         conn.send("four")  # the writer is stuck on "two": queue it
         # The run being written ("two", "three") counts until it is done.
         assert queued(conn)[0] == 3 and socket.sent == []
+        socket.accepting = True
         socket.gate.set()
         await asyncio.sleep(0.01)
-        assert socket.sent == ["two", "three", "four"]
+        assert socket.sent == ["two"]  # the one the transport refused
+        assert _texts(socket.written) == ["one", "three", "four"]
+        assert queued(conn) == (0, 0)
         conn.send("five")  # drained and parked: straight to the transport
-        assert _texts(socket.written) == ["one", "five"]
-        assert socket.sent == ["two", "three", "four"]
+        assert _texts(socket.written)[-1] == "five"
 
     asyncio.run(scenario())
 

@@ -19,7 +19,6 @@ from .protocol import (
 from .session import admit_guest, serve
 from .settings import WebSocketSettings
 
-__all__ = ["Connection", "ConnectionManager", "Identity"]
+__all__ = ["Connection", "ConnectionManager", "Identity", "admit_guest"]
 __all__ += ["ChatMessage", "ClientFrame", "ErrorCode", "JoinRoom", "LeaveRoom"]
-__all__ += ["Ping", "ProtocolError", "Typing", "WebSocketSettings"]
-__all__ += ["admit_guest", "serve"]
+__all__ += ["Ping", "ProtocolError", "Typing", "WebSocketSettings", "serve"]

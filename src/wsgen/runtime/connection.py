@@ -3,8 +3,8 @@
 ``send`` never waits: no caller (a room fan-out, an HTTP route) waits on
 somebody's socket; a client behind the queue limits is closed alone, with
 1013. The writer parks on a future while the queue is empty (cheaper than
-a task per burst). Under the uvicorn accelerator, a frame for an empty
-queue goes straight to the transport when it takes it.
+a task per burst). Under the uvicorn accelerator a frame goes straight to
+the transport when it takes it, from ``send`` or from the queue.
 """
 
 from __future__ import annotations
@@ -190,14 +190,15 @@ class Connection:
         self._queued_bytes = 0
 
     async def _write_loop(self) -> None:
-        send = self._socket.send_text
+        send, direct = self._socket.send_text, self._direct
         try:
             while True:
                 while self._queue:
                     run = self._run = self._queue
                     self._queue, taken = [], self._queued_bytes
                     for text in run:
-                        await send(text)
+                        if not (direct and direct(text_frame(text.encode()))):
+                            await send(text)
                     if run:  # not dropped meanwhile
                         run.clear()
                         self._queued_bytes -= taken
