@@ -66,8 +66,6 @@ JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"
 GENERATED_LOAD_ENV = {
     "WS_RATE_MESSAGES_PER_SECOND": "1000000",
     "WS_RATE_MESSAGES_BURST": "1000000",
-    # Opt-in since it is process-wide; the figures in BENCHMARKS.md use it.
-    "WS_GC_FREEZE": "on",
 }
 # The generated runtime's uvicorn protocol (uvicorn's own plus a TCP user
 # timeout), as the README tells users to serve it.
@@ -330,9 +328,9 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     metrics = {
         "fanout": ["deliveries_per_s", "elapsed_s", "delivered", "expected",
-                   "cpu_us_per_delivery"],
+                   "cpu_us_per_delivery", "sys_us_per_delivery", "writes_per_delivery"],
         "latency": ["p50_ms", "p90_ms", "p99_ms", "max_ms", "delivered", "expected",
-                    "cpu_us_per_delivery"],
+                    "cpu_us_per_delivery", "sys_us_per_delivery", "writes_per_delivery"],
         "stall": ["delivered_pct", "live_done_s", "stalled_evicted_s", "stalled_server_closed_s",
                   "rss_growth_max_kib", "rss_growth_end_kib"],
         "idle": ["kib_per_connection", "joined", "open_seconds", "rss_before_kib",
@@ -373,7 +371,8 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         if scenario not in KEY:
             continue
         deflate = label.endswith("deflate")
-        for key, prefix in ((KEY[scenario], ""), ("cpu_us_per_delivery", "cpu ")):
+        for key, prefix in ((KEY[scenario], ""), ("cpu_us_per_delivery", "cpu "),
+                            ("sys_us_per_delivery", "sys ")):
             by_rep: dict[int, dict[str, float]] = {}
             for r in records:
                 if r["scenario"] == scenario and r["deflate"] == deflate and key in r["result"]:
@@ -389,9 +388,21 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
                 f"{prefix}ceiling/seed": ratio("ceiling", "seed"),
                 f"{prefix}generated/seed": ratio("generated", "seed"),
                 f"{prefix}generated/generated_asgi": ratio("generated", "generated_asgi"),
+                f"{prefix}generated_asgi/ceiling": ratio("generated_asgi", "ceiling"),
                 f"{prefix}generated_recover/generated_asgi": ratio(
                     "generated_recover", "generated_asgi"),
             })
+    # The accelerator under deflate against itself without (same repetition).
+    for scenario in KEY:
+        by_rep: dict[int, dict[bool, float]] = {}
+        for r in records:
+            if (r["scenario"] == scenario and r["server"] == "generated"
+                    and "cpu_us_per_delivery" in r["result"]):
+                by_rep.setdefault(r["rep"], {})[r["deflate"]] = r["result"]["cpu_us_per_delivery"]
+        vals = [v[True] / v[False] for v in by_rep.values() if v.get(True) and v.get(False)]
+        if vals:
+            ratios.setdefault(f"{scenario}/deflate", {})["cpu generated deflate/plain"] = med(
+                vals)  # type: ignore[arg-type]
     return {"by_scenario": summary, "ratios": ratios}
 
 
@@ -451,6 +462,21 @@ def targets(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _asgi_line(rr: dict[str, Any]) -> list[str]:
+    """The default path (plain uvicorn, what `fastapi run` serves) against
+    the ceiling, and the accelerator under deflate against its plain run."""
+    lines = []
+    if rr.get("generated_asgi/ceiling") is not None:
+        lines.append(
+            f"generated_asgi/ceiling {fmt(rr.get('generated_asgi/ceiling'), 2)}x; server CPU "
+            f"per delivery {fmt(rr.get('cpu generated_asgi/ceiling'), 2)}x, of which system "
+            f"{fmt(rr.get('sys generated_asgi/ceiling'), 2)}x")
+    if rr.get("cpu generated deflate/plain") is not None:
+        lines.append(f"accelerator (generated) server CPU per delivery, deflate/plain: "
+                     f"{fmt(rr.get('cpu generated deflate/plain'), 2)}x")
+    return ["; ".join(lines), ""] if lines else []
+
+
 def _recover_line(rr: dict[str, Any]) -> list[str]:
     """History on (--recover) against off, when the run had both."""
     if rr.get("generated_recover/generated_asgi") is None:
@@ -469,15 +495,18 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     for label in ("fanout/deflate", "fanout/plain"):
         if label in s:
             out += [f"### Fan-out throughput ({label.split('/')[1]})", "",
-                    "| server | deliveries/s | server CPU µs/delivery | time to all (s) "
-                    "| runs complete | receivers closed |",
-                    "|---|---:|---:|---:|---:|---:|"]
+                    "| server | deliveries/s | server CPU µs/delivery | of which system "
+                    "| writes/delivery | time to all (s) | runs complete | receivers closed |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
             for name in order:
                 e = s[label].get(name)
                 if e:
                     closed = sum(sum(c.values()) for c in e["closes"] if c)
                     out.append(f"| {name} | {fmt(e['deliveries_per_s'])} "
-                               f"| {fmt(e['cpu_us_per_delivery'], 1)} | {fmt(e['elapsed_s'], 2)}"
+                               f"| {fmt(e['cpu_us_per_delivery'], 1)} "
+                               f"| {fmt(e.get('sys_us_per_delivery'), 1)} "
+                               f"| {fmt(e.get('writes_per_delivery'), 2)} "
+                               f"| {fmt(e['elapsed_s'], 2)}"
                                f" | {e['complete_runs']}/{e['ok_runs']} | {closed} |")
             rr = r.get(label, {})
             out += ["", (f"generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
@@ -487,19 +516,21 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
                         f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
                         f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x "
                         "(medians of per-repetition ratios)"), ""]
-            out += _recover_line(rr)
+            out += _asgi_line(rr) + _recover_line(rr)
     for label in ("latency/deflate", "latency/plain"):
         if label in s:
             out += [f"### Paced latency, 100 msg/s to 200 receivers ({label.split('/')[1]})", "",
                     "| server | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/delivery "
-                    "| delivered |",
-                    "|---|---:|---:|---:|---:|---:|---:|"]
+                    "| of which system | writes/delivery | delivered |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for name in order:
                 e = s[label].get(name)
                 if e:
                     out.append(f"| {name} | {fmt(e['p50_ms'], 1)} | {fmt(e['p90_ms'], 1)} | "
                                f"{fmt(e['p99_ms'], 1)} | {fmt(e['max_ms'], 1)} | "
                                f"{fmt(e['cpu_us_per_delivery'], 1)} | "
+                               f"{fmt(e.get('sys_us_per_delivery'), 1)} | "
+                               f"{fmt(e.get('writes_per_delivery'), 2)} | "
                                f"{fmt(e['delivered'])}/{fmt(e['expected'])} |")
             rr = r.get(label, {})
             out += ["", (f"p99 generated/ceiling {fmt(rr.get('generated/ceiling'), 2)}x, "
@@ -508,7 +539,7 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
                         f"{fmt(rr.get('generated/generated_asgi'), 2)}x; server CPU per "
                         f"delivery generated/ceiling {fmt(rr.get('cpu generated/ceiling'), 2)}x"),
                     ""]
-            out += _recover_line(rr)
+            out += _asgi_line(rr) + _recover_line(rr)
     for label, title in (
         ("stall/plain", "sender at most 32 messages ahead of the slowest live reader"),
         ("stall-burst/plain", "sender bursting as fast as its socket allows"),
@@ -575,7 +606,7 @@ def main() -> int:
                         help="uvicorn WebSocket implementation (auto = websockets-sansio)")
     parser.add_argument("--generated-env", action="append", default=[], metavar="WS_X=V",
                         help="extra environment for the generated endpoint (repeatable), "
-                             "e.g. WS_SEND_QUEUE_MESSAGES=1024")
+                             "e.g. WS_GC_FREEZE=on")
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="only rebuild the markdown summary of an earlier run")
     parser.add_argument("--out", type=Path, default=RESULTS)
