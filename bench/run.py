@@ -409,7 +409,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 def fmt(v: Any, digits: int = 0) -> str:
     if v is None:
         return "n/a"
-    if isinstance(v, float):
+    if isinstance(v, float) or (isinstance(v, int) and digits and not isinstance(v, bool)):
         return f"{v:,.{digits}f}"
     return str(v)
 
