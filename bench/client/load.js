@@ -42,7 +42,7 @@ function rssKiB() {
 const TICKS_PER_S = Number(process.env.CLK_TCK || 100);
 // Besides, from /proc/PID/io, the write system calls the server made
 // (syscw): frames per write tells how much the server's transports batch.
-function serverCpuMs() {
+function serverUsage() {
   try {
     const stat = fs.readFileSync(`/proc/${cfg.server_pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -54,14 +54,14 @@ function serverCpuMs() {
       const m = /syscw:\s+(\d+)/.exec(io);
       writes = m ? Number(m[1]) : null;
     } catch (e) { /* not readable here: no write counts */ }
-    return { total: user + sys, user, sys, writes };
+    return { total: user + sys, sys, writes };
   } catch (e) {
     return null;
   }
 }
 
 function cpuPerDelivery(before, delivered) {
-  const after = serverCpuMs();
+  const after = serverUsage();
   if (before === null || after === null || !delivered) return {};
   const cpuMs = after.total - before.total;
   const out = {
@@ -215,7 +215,7 @@ async function fanout() {
   for (const c of clients) c.onMessage = onMsg;
   let senderErrors = 0;
   sender.onMessage = (c, data) => { if (data.toString('latin1', 0, HEAD).includes('error')) senderErrors++; };
-  const cpuBefore = serverCpuMs();
+  const cpuBefore = serverUsage();
   const deadline = t0 + cfg.time_bound_ms;
   for (let k = 0; k < M; k++) sender.ws.send(JSON.stringify({ type: 'message', room_id: 'bench', content: pad(`m${k}|`, cfg.size) }));
   while (tEnd === null && now() < deadline) await sleep(2);
@@ -247,7 +247,7 @@ async function latency() {
   for (const c of clients) c.onMessage = onMsg;
   let senderErrors = 0;
   sender.onMessage = (c, data) => { if (data.toString('latin1', 0, HEAD).includes('error')) senderErrors++; };
-  const cpuBefore = serverCpuMs();
+  const cpuBefore = serverUsage();
   const t0 = now();
   const interval = 1000 / rate;
   for (let k = 0; k < M; k++) {
