@@ -464,15 +464,11 @@ def _generate(
             report.update(refusal.to_json())
         print(json.dumps(report, indent=2))
     else:
-        from wsgen.output import print_applied
+        from wsgen.output import accelerated_serve_command, print_applied
 
-        print_applied(
-            plan,
-            result,
-            tests_path,
-            generation.layout.runtime_module,
-            accelerated=spec.accelerator == "uvicorn",
-        )
+        accelerated = spec.accelerator == "uvicorn"
+        serve = accelerated_serve_command(generation.layout) if accelerated else None
+        print_applied(plan, result, tests_path, serve=serve)
     if refusal is not None:
         # The text report already said why, and what to do next.
         if as_json or refusal.code == "merge_conflict":

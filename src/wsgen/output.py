@@ -7,7 +7,7 @@ dependency specs, notes, errors) goes through `escape`: rich would read
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +16,9 @@ from rich.tree import Tree
 
 from wsgen.build.plan import Action, Group, Plan
 from wsgen.commands.check import CheckReport
+
+if TYPE_CHECKING:
+    from wsgen.host.discover import Layout
 
 ACTION_STYLE = {
     Action.CREATE: "green",
@@ -114,9 +117,8 @@ def print_applied(
     plan: Plan,
     verify: dict[str, Any] | None,
     tests_path: str,
-    runtime_module: str,
     *,
-    accelerated: bool = False,
+    serve: str | None = None,
 ) -> None:
     out = console()
     written = len(plan.writes)
@@ -146,17 +148,30 @@ def print_applied(
             out.print(Text(verify["next"]))
             return
     out.print(Text(f"Next: run `python -m pytest {tests_path}`."))
-    if accelerated:
+    if serve:
         # Only a protocol below ASGI can drop the TCP connection of a client
         # that stopped reading, or take a frame built once for a whole room
         # (README: "Serving it").
         out.print(
             Text(
-                "Serve with `uvicorn MODULE:app "
-                f"--ws {runtime_module}.uvicorn_protocol:WebSocketProtocol`: "
-                "room messages framed once, clients that stop reading disconnected."
+                f"Serve with `{serve}`: room messages framed once, "
+                "clients that stop reading disconnected."
             )
         )
+
+
+def accelerated_serve_command(layout: Layout) -> str:
+    """The complete uvicorn command that serves the host's app with the
+    runtime's protocol: its module, ``--factory`` and ``--app-dir`` as
+    the app needs them."""
+    app = layout.app
+    words = ["uvicorn", f"{app.module}:{app.export}"]
+    if app.export_is_factory:
+        words.append("--factory")
+    if layout.import_root != ".":
+        words += ["--app-dir", layout.import_root]
+    words += ["--ws", f"{layout.runtime_module}.uvicorn_protocol:WebSocketProtocol"]
+    return " ".join(words)
 
 
 def print_check(report: CheckReport) -> None:

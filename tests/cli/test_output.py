@@ -129,3 +129,55 @@ def test_list_shows_the_full_url_path(tmp_path: Path) -> None:
     listed = run_wsgen("list", cwd=project)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split()[:2] == ["chat", "{settings.API_V1_STR}/ws/chat"]
+
+
+@pytest.mark.parametrize(
+    ("example", "app_words"),
+    [
+        ("app_package", ["app.main:app"]),
+        ("src_factory", ["shop.app:create_app", "--factory", "--app-dir", "src"]),
+    ],
+)
+def test_the_accelerator_serving_command_is_complete_and_serves(
+    tmp_path: Path, example: str, app_words: list[str]
+) -> None:
+    """The printed command names the host's own app (a factory, a src
+    layout) and, run as printed, serves it with the protocol active."""
+    import re
+    import shlex
+    import time
+
+    from tests.conftest import free_port
+
+    project = copy_example(example, tmp_path)
+    result = run_wsgen("chat", "--accelerator", "uvicorn", "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.search(r"Serve with `([^`]+)`", result.stdout)
+    assert found, result.stdout
+    words = shlex.split(found.group(1))
+    assert words[0] == "uvicorn" and words[1 : 1 + len(app_words)] == app_words
+    assert "MODULE" not in found.group(1)
+    port = str(free_port())
+    server = subprocess.Popen(
+        [sys.executable, "-m", *words, "--host", "127.0.0.1", "--port", port],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        assert server.stdout is not None
+        while time.monotonic() < deadline and server.poll() is None:
+            line = server.stdout.readline()
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        log = "".join(lines)
+        assert "Application startup complete" in log, log
+        assert "wsgen accelerator: active" in log, log
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
