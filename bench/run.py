@@ -22,8 +22,9 @@ Scenarios (load client: bench/client/load.js, Node + the ``ws`` package):
   server RSS per connection.
 
 fanout and latency run with permessage-deflate off and on. Every scenario is
-repeated (``--reps``), servers interleaved inside each repetition; the summary
-reports medians and per-repetition ratios. Results: bench/results/.
+repeated (``--reps``), servers interleaved inside each repetition in rotated
+order; the summary reports medians and per-repetition ratios. Results:
+bench/results/. ``ab.py`` compares servers pairwise with an A/A control.
 
     python bench/run.py            # full run
     python bench/run.py --quick    # smoke run, a couple of minutes
@@ -690,7 +691,11 @@ def main() -> int:
                 subruns = args.fanout_runs if scenario == "fanout" else 1
                 results: dict[str, list[dict[str, Any]]] = {}
                 for sub in range(subruns):
-                    for name in servers_for(scenario):
+                    # Rotated: each server takes each place in the order
+                    # equally often, so no server always follows the same one.
+                    names = servers_for(scenario)
+                    shift = (rep * subruns + sub) % len(names)
+                    for name in names[shift:] + names[:shift]:
                         log(f"rep {rep + 1}/{reps} {scenario} deflate={deflate} {name}"
                             + (f" run {sub + 1}/{subruns}" if subruns > 1 else ""))
                         result = one_run(specs[name], scenario, deflate, params, logdir, pin,

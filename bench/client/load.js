@@ -54,7 +54,8 @@ function serverUsage() {
       const m = /syscw:\s+(\d+)/.exec(io);
       writes = m ? Number(m[1]) : null;
     } catch (e) { /* not readable here: no write counts */ }
-    return { total: user + sys, sys, writes };
+    // The window's wall time and the client's own CPU: which side is busy.
+    return { total: user + sys, sys, writes, at: now(), client: process.cpuUsage() };
   } catch (e) {
     return null;
   }
@@ -69,6 +70,10 @@ function cpuPerDelivery(before, delivered) {
     cpu_us_per_delivery: (cpuMs * 1000) / delivered,
     sys_us_per_delivery: ((after.sys - before.sys) * 1000) / delivered,
   };
+  const wallMs = after.at - before.at;
+  const client = process.cpuUsage(before.client);
+  out.server_busy = cpuMs / wallMs;
+  out.client_busy = (client.user + client.system) / 1000 / wallMs;
   if (before.writes !== null && after.writes !== null) {
     out.writes_per_delivery = (after.writes - before.writes) / delivered;
   }

@@ -5,13 +5,17 @@ what fan-out needs: each outgoing frame is JSON-encoded once and the same
 text is put on every recipient's ``asyncio.Queue``; one writer task per
 connection drains its queue. No validation, limits, presence, logging or
 auth; queues are unbounded (a stalled reader grows memory without bound).
-Route: ``/ws``; the user id comes from ``?user_id=``.
+Route: ``/ws``; the user id comes from ``?user_id=``. With
+``CEILING_FRAME=generated`` the room frame takes the generated endpoint's
+shape (compact JSON with ``id`` and ``seq``): same work, longer frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import uuid
 from datetime import datetime, timezone
 
@@ -19,6 +23,8 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 app = FastAPI()
 rooms: dict[str, set[asyncio.Queue[str]]] = {}
+GENERATED_FRAME = os.environ.get("CEILING_FRAME") == "generated"
+PREFIX, ids = uuid.uuid4().hex[:12] + "-", itertools.count(1)
 
 
 async def _writer(websocket: WebSocket, queue: asyncio.Queue[str]) -> None:
@@ -32,6 +38,8 @@ async def _writer(websocket: WebSocket, queue: asyncio.Queue[str]) -> None:
 @app.websocket("/ws")
 async def ws(websocket: WebSocket) -> None:
     user_id = websocket.query_params.get("user_id") or uuid.uuid4().hex
+    if GENERATED_FRAME:  # a guest id as long as the generated endpoint's
+        user_id = f"guest-{uuid.uuid4().hex[:12]}"
     await websocket.accept()
     queue: asyncio.Queue[str] = asyncio.Queue()
     writer = asyncio.create_task(_writer(websocket, queue))
@@ -43,15 +51,19 @@ async def ws(websocket: WebSocket) -> None:
             kind = data.get("type")
             if kind == "message":
                 room = rooms.get(data.get("room_id"), ())
-                text = json.dumps(
-                    {
-                        "type": "message",
-                        "room_id": data["room_id"],
-                        "user_id": user_id,
-                        "content": data["content"],
-                        "timestamp": datetime.now(timezone.utc).isoformat(),
-                    }
-                )
+                frame = {
+                    "type": "message",
+                    "room_id": data["room_id"],
+                    "user_id": user_id,
+                    "content": data["content"],
+                    "timestamp": datetime.now(timezone.utc).isoformat(),
+                }
+                if GENERATED_FRAME:
+                    n = next(ids)
+                    frame = {"type": "message", "id": f"{PREFIX}{n}", "seq": n, **frame}
+                    text = json.dumps(frame, separators=(",", ":"))
+                else:
+                    text = json.dumps(frame)
                 for member in room:
                     member.put_nowait(text)
             elif kind == "join_room":
