@@ -100,8 +100,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=run.RESULTS)
     args = parser.parse_args()
     names = args.servers.split(",")
-    if "ceiling" not in names:
-        parser.error("--servers must include the ceiling")
+    known = {"ceiling", "ceiling_twin", "ceiling_frame", "generated", "generated_asgi"}
+    if "ceiling" not in names or not set(names) <= known:
+        parser.error(f"--servers: the ceiling and any of {', '.join(sorted(known))}")
     run.raise_nofile()
     run.ensure_client()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,8 @@ def main() -> int:
     text = report(rounds, args.scenario)
     title = f"{args.scenario}, {'deflate' if args.deflate else 'plain'}, {params}"
     (args.out / f"ab-{stamp}.json").write_text(json.dumps(
-        {"scenario": args.scenario, "deflate": args.deflate, "rounds": rounds}, indent=1))
+        {"scenario": args.scenario, "deflate": args.deflate, "params": params,
+         "rounds": rounds}, indent=1))
     print(f"### {title}\n\n{text}")
     return 0
 
