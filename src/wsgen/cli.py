@@ -405,6 +405,14 @@ def _generate(
         root, spec, app_ref=chosen.app, force=force, merge=merge
     )
     plan = generation.plan
+    kept = given.kept(recorded) if recorded is not None else []
+    if kept:
+        flags = " ".join(flag for flag, _ in kept)
+        offs = ", ".join(off for _, off in kept if off)
+        off = f"; to turn off: {offs}" if offs else ""
+        plan.notes.append(
+            f"{spec.name!r} keeps {flags} from .wsgen.toml (not given{off})"
+        )
     removes_auth = recorded is not None and recorded.auth and not spec.auth
     if removes_auth:
         plan.warnings.append(

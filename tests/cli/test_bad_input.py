@@ -765,11 +765,19 @@ def test_a_rerun_without_flags_keeps_what_was_chosen(tmp_path: Path) -> None:
     root = copy_example("app_package", tmp_path)
     AUTH_ROOMS(root)
     before = tree(root)
-    for args in (["chat"], ["chat", "--yes"]):
+    runs = {
+        ("chat",): "--auth --rooms",
+        ("chat", "--yes"): "--auth --rooms",
+        ("chat", "--rooms", "--yes"): "--auth",  # fewer flags than before
+    }
+    for args, kept in runs.items():
         result = run_wsgen(*args, "--no-verify", cwd=root)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Nothing to change" in result.stdout
         assert "unauthenticated" not in result.stdout
+        # The run says what it kept and how to turn it off, on one line.
+        note = f"note: 'chat' keeps {kept} from .wsgen.toml (not given; to turn off:"
+        assert note in result.stdout.replace("\n", " ")
         assert tree(root) == before, "auth and rooms kept, not one byte changed"
 
 

@@ -80,6 +80,25 @@ class Choices:
         }
         return replace(base, **given)
 
+    def kept(self, base: EndpointOptions) -> list[tuple[str, str | None]]:
+        """What ``base`` has that this run did not mention, away from the
+        defaults, as command-line flags, each with the flag that turns it
+        off (None: no single flag does): a re-run says what it kept."""
+        kept: list[tuple[str, str | None]] = []
+        for name in ("auth", "rooms", "broadcast", "asyncapi", "recover"):
+            if getattr(self, name) is None and getattr(base, name):
+                flag = name.replace("_", "-")
+                kept.append((f"--{flag}", f"--no-{flag}"))
+        if self.message_types is None:
+            kept += [(f"-m {kind}", None) for kind in base.message_types]
+        if self.backend is None and base.backend not in (None, "memory"):
+            kept.append((f"--backend {base.backend}", "--backend memory"))
+        if self.accelerator is None and base.accelerator not in (None, "none"):
+            kept.append((f"--accelerator {base.accelerator}", "--accelerator none"))
+        if self.auth_with is None and base.auth_with not in (None, "none"):
+            kept.append((f"--auth-with {base.auth_with}", "--auth-with none"))
+        return kept
+
     @property
     def features_given(self) -> bool:
         return any(
