@@ -344,6 +344,43 @@ def test_auth_with_the_hosts_own_token_check(tmp_path: Path) -> None:
     assert snapshot(project) == before, "destroy left a difference"
 
 
+# A token from the host's /token, signed with the secret its cached settings
+# getter reads from .env; then the same token with its signature broken.
+GETTER_TOKENS = """
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from svc.main import app
+with TestClient(app) as client:
+    form = {"username": "alice", "password": "wonderland"}
+    token = client.post("/token", data=form).json()["access_token"]
+    for offered in (token, token[:-6] + "AAAAAA"):
+        try:
+            with client.websocket_connect("/ws/chat", subprotocols=["bearer", offered]) as ws:
+                print("user", ws.receive_json()["user_id"])
+        except WebSocketDisconnect as closed:
+            print("closed", closed.code, closed.reason)
+"""
+
+
+def test_a_cached_settings_getter_with_prefixed_fields_holds_the_secret(
+    tmp_path: Path,
+) -> None:
+    project = copy_fixture("settings_getter", tmp_path)
+    notes = " ".join(plan_of(project)["notes"])
+    assert (
+        "come from your settings: svc.core.config:get_settings().api_secret_key"
+        " / .api_algorithm" in notes
+    )  # not the stripe_secret_key beside it
+    generate_run_rerun_destroy(project, tests_in=project)
+
+    result = run_wsgen("chat", *FLAGS, "--yes", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    served = python_in(project, GETTER_TOKENS)  # no WS_JWT_SECRET: the host's
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "user alice" in served.stdout
+    assert "closed 4001 invalid token" in served.stdout
+
+
 # --- 7. discovery -----------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from wsgen.errors import RefusedError, UsageError
-from wsgen.host.discover import Layout, discover
+from wsgen.host.discover import Layout, discover, jwt_fields
 from wsgen.host.projectconfig import load_config
 from wsgen.host.sources import scan_project
 
@@ -455,6 +455,80 @@ def test_jwt_settings_without_instance_or_algorithm(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"SECRET_KEY", "ALGORITHM"}, ("SECRET_KEY", "ALGORITHM")),
+        ({"secret_key", "algorithm"}, ("secret_key", "algorithm")),
+        ({"jwt_secret", "jwt_algorithm"}, ("jwt_secret", "jwt_algorithm")),
+        ({"api_secret_key", "api_algorithm"}, ("api_secret_key", "api_algorithm")),
+        ({"stripe_secret_key", "api_algorithm"}, (None, None)),
+        ({"stripe_secret_key"}, (None, None)),
+        ({"secret_key", "stripe_secret_key"}, ("secret_key", None)),
+    ],
+    ids=["upper", "lower", "jwt-prefix", "shared-prefix", "other-prefix", "lone",
+         "exact-wins"],
+)  # fmt: skip
+def test_jwt_fields_in_any_case_and_with_a_shared_prefix(
+    fields: set[str], expected: tuple[str | None, str | None]
+) -> None:
+    assert jwt_fields(fields) == expected
+
+
+GETTER_SETTINGS = """
+    from functools import lru_cache
+
+    from pydantic_settings import BaseSettings
+
+
+    class Settings(BaseSettings):
+        stripe_secret_key: str = ""
+        api_secret_key: str
+        api_algorithm: str = "HS256"
+
+
+    @lru_cache
+    def get_settings() -> Settings:
+        return Settings()
+    """
+
+
+def test_jwt_settings_from_a_cached_getter(tmp_path: Path) -> None:
+    files = {"main.py": APP, "config.py": GETTER_SETTINGS}
+    jwt = layout_of(tmp_path, files).jwt
+    assert jwt is not None
+    found = (jwt.module, jwt.attr, jwt.call, jwt.secret, jwt.algorithm)
+    assert found == ("config", "get_settings", True, "api_secret_key", "api_algorithm")
+    named = layout_of(tmp_path, jwt_settings="config:get_settings").jwt
+    assert named == jwt
+    # an instance beside the getter is read as before, not called
+    also = textwrap.dedent(GETTER_SETTINGS) + "\n\nsettings = get_settings()\n"
+    build(tmp_path, {"config.py": also})
+    instance = layout_of(tmp_path, jwt_settings="config:settings").jwt
+    assert instance is not None and (instance.attr, instance.call) == (
+        "settings",
+        False,
+    )
+
+
+def test_a_getter_that_needs_arguments_or_awaits_is_not_the_settings(
+    tmp_path: Path,
+) -> None:
+    config = """
+        class Settings:
+            SECRET_KEY = "x"
+
+
+        def settings_for(tenant):
+            return Settings()
+
+
+        async def aget_settings():
+            return Settings()
+        """
+    assert layout_of(tmp_path, {"main.py": APP, "config.py": config}).jwt is None
+
+
 def test_jwt_settings_flag_overrides_discovery(tmp_path: Path) -> None:
     files = {
         "main.py": APP,
@@ -611,3 +685,31 @@ def test_discovery_is_pure(tmp_path: Path) -> None:
     first = layout_of(tmp_path)
     assert first == layout_of(tmp_path)
     assert sorted(p.as_posix() for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"tests/test_a.py": ""}, "tests"),
+        ({"svc/tests/__init__.py": "", "svc/tests/test_a.py": ""}, "svc/tests"),
+        (
+            {
+                "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["checks"]\n',
+                "checks/test_a.py": "",
+                "tests/test_b.py": "",
+            },
+            "checks",
+        ),
+        (
+            {"pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["gone"]\n'},
+            "tests",
+        ),
+        ({}, "tests"),
+    ],
+    ids=["top-level", "in-the-package", "testpaths", "testpaths-missing", "none"],
+)
+def test_generated_tests_go_where_the_hosts_tests_are(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    app = {"svc/__init__.py": "", "svc/main.py": APP}
+    assert layout_of(tmp_path, {**app, **files}).tests_dir == expected

@@ -68,6 +68,7 @@ def runtime_context(layout: Layout) -> dict[str, Any]:
             "attr": layout.jwt.attr,
             "secret": layout.jwt.secret,
             "algorithm": layout.jwt.algorithm,
+            "call": layout.jwt.call,
         }
     return {
         "runtime_module": layout.runtime_module,

@@ -337,7 +337,8 @@ def build_generation(
     if layout.jwt is not None and spec.auth:
         plan.notes.append(
             f"JWT secret and algorithm come from your settings: {layout.jwt.module}:{layout.jwt.attr}"
-            f".{layout.jwt.secret}"
+            + ("()" if layout.jwt.call else "")
+            + f".{layout.jwt.secret}"
             + (f" / .{layout.jwt.algorithm}" if layout.jwt.algorithm else "")
         )
     elif spec.auth:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,14 @@ AUTH_FUNCTION_NAMES = frozenset(
 )  # fmt: skip
 # A class field or top-level function find_jwt_settings looks for: a cheap
 # test before parsing (large modules mention these names without defining them).
+# Any case and any prefix (`api_secret_key`): pydantic settings are
+# usually lower case, and env names match them whatever their case.
 _MAY_DEFINE_AUTH = re.compile(
-    r"\n[ \t]+(?:" + "|".join(SECRET_NAMES) + r")\s*[:=]"
+    r"\n[ \t]+\w*(?:" + "|".join(SECRET_NAMES) + r")\s*[:=]"
     r"|(?:^|\n)(?:async[ \t]+)?def[ \t]+(?:"
     + "|".join(sorted(AUTH_FUNCTION_NAMES))
-    + r")\("
+    + r")\(",
+    re.IGNORECASE,
 )
 # Claims that name the user in the tokens a host creates.
 USER_CLAIMS = (
@@ -99,6 +103,9 @@ class JwtSettings:
     algorithm: str | None
     file: str
     default: str | None = None  # the secret's literal default in the class
+    # `attr` is a function returning the settings (`get_settings()`, as
+    # FastAPI's documentation caches them), not the settings object.
+    call: bool = False
 
 
 @dataclass(frozen=True)
@@ -640,6 +647,17 @@ def routes_package_in_use(
 # --- settings, auth helpers, routes --------------------------------------------
 
 
+def find_tests_dir(files: ProjectFiles, config: ProjectConfig, package_dir: str) -> str:
+    """Where the host's tests live: pytest's `testpaths`, a top-level
+    `tests`, or one inside the package (`svc/tests`); `tests` otherwise."""
+    configured = [p.strip("/").removeprefix("./") for p in config.pytest_testpaths]
+    inside = [f"{package_dir}/{name}" for name in ("tests", "test")]
+    for candidate in (*configured, "tests", "test", *inside):
+        if candidate not in ("", ".") and (files.root / candidate).is_dir():
+            return candidate
+    return "tests"
+
+
 def find_jwt_settings(
     files: ProjectFiles, skip: frozenset[str] = frozenset()
 ) -> tuple[JwtSettings | None, tuple[str, ...]]:
@@ -648,10 +666,7 @@ def find_jwt_settings(
     for rel, text in files.texts.items():
         if rel in skip:
             continue  # wsgen's own generated auth is not the host's
-        if not (
-            any(n in text for n in SECRET_NAMES)
-            or any(f in text for f in AUTH_FUNCTION_NAMES)
-        ) or not _MAY_DEFINE_AUTH.search(text):
+        if not _MAY_DEFINE_AUTH.search(text):
             continue  # parse only files that define a secret field or helper
         tree = files.try_tree(rel)
         if tree is None:
@@ -669,8 +684,7 @@ def find_jwt_settings(
             if not isinstance(stmt, ast.ClassDef):
                 continue
             fields = {n for s in stmt.body for n in assigned_names(s)}
-            secret = next((n for n in SECRET_NAMES if n in fields), None)
-            algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+            secret, algorithm = jwt_fields(fields)
             default = _literal_default(stmt, secret) if secret else None
             # `class Settings(AppSettings, CryptSettings)`: a mixin's fields count
             for base in (dotted(b) for b in stmt.bases):
@@ -693,7 +707,49 @@ def find_jwt_settings(
                     module, assigned_names(stmt)[0], secret, algorithm, rel, default
                 )
                 break
+        if settings is None:  # no module-level object: a getter function
+            for stmt in tree.body:
+                owner = _returned_class(stmt, classes)
+                if owner is not None and isinstance(stmt, ast.FunctionDef):
+                    _, module = module_of(files, rel)
+                    secret, algorithm, default = classes[owner]
+                    settings = JwtSettings(
+                        module, stmt.name, secret, algorithm, rel, default, call=True
+                    )
+                    break
     return settings, tuple(functions)
+
+
+def jwt_fields(fields: set[str]) -> tuple[str | None, str | None]:
+    """The fields holding a JWT secret and its algorithm: `SECRET_KEY` and
+    `ALGORITHM` in any case, or a pair sharing a prefix (`api_secret_key`
+    and `api_algorithm`); a lone `stripe_secret_key` is not a JWT's."""
+    upper = {name.upper(): name for name in sorted(fields)}
+    secret = next((upper[n] for n in SECRET_NAMES if n in upper), None)
+    algorithm = next((upper[n] for n in ALGORITHM_NAMES if n in upper), None)
+    if secret is None:
+        for name, field_name in upper.items():
+            for suffix in SECRET_NAMES:
+                paired = f"{name[: -len(suffix)]}ALGORITHM"
+                if name.endswith(f"_{suffix}") and paired in upper:
+                    return field_name, upper[paired]
+    return secret, algorithm
+
+
+def _returned_class(stmt: ast.stmt, classes: Container[str]) -> str | None:
+    """`def get_settings() -> Settings: return Settings()`: the settings
+    class a plain function without required arguments returns, if known."""
+    if not isinstance(stmt, ast.FunctionDef):
+        return None  # a coroutine cannot be called at connect time
+    required = len(stmt.args.args) - len(stmt.args.defaults)
+    if required or stmt.args.kwonlyargs and None in stmt.args.kw_defaults:
+        return None
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Call):
+            name = call_name(node.value)
+            if name in classes:
+                return name
+    return None
 
 
 def _literal_default(cls: ast.ClassDef, name: str) -> str | None:
@@ -775,7 +831,14 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
     classes = {s.name: s for s in tree.body if isinstance(s, ast.ClassDef)}
     owner = classes.get(attr)  # the class itself, or `attr = Class(...)`
     bound = [s for s in tree.body if attr in assigned_names(s)]
-    if owner is None and not bound:
+    getter = next(
+        (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == attr),
+        None,
+    )  # or `def attr(): return Class()`
+    if getter is not None and owner is None and not bound:
+        returned = _returned_class(getter, classes)
+        owner = classes.get(returned or "")
+    if owner is None and not bound and getter is None:
         raise RefusedError(
             f"--jwt-settings {ref}: {rel} binds no {attr}.",
             hint=hint,
@@ -786,10 +849,11 @@ def jwt_settings_at(files: ProjectFiles, ref: str) -> JwtSettings:
         if isinstance(value, ast.Call):
             owner = classes.get(call_name(value) or "")
     fields = {n for s in owner.body for n in assigned_names(s)} if owner else set()
-    secret = next((n for n in SECRET_NAMES if n in fields), SECRET_NAMES[0])
-    algorithm = next((n for n in ALGORITHM_NAMES if n in fields), None)
+    found, algorithm = jwt_fields(fields)
+    secret = found or SECRET_NAMES[0]
     default = _literal_default(owner, secret) if owner else None
-    return JwtSettings(module, attr, secret, algorithm, rel, default)
+    call = getter is not None and not bound
+    return JwtSettings(module, attr, secret, algorithm, rel, default, call=call)
 
 
 def existing_route_paths(
@@ -882,7 +946,7 @@ def discover(
             )
     runtime_module = runtime_dir[len(base) :].replace("/", ".")
 
-    tests_dir = next((d for d in ("tests", "test") if files.exists(d)), "tests")
+    tests_dir = find_tests_dir(files, config, package_dir)
     client_dir = find_client_dir(files, package_dir)
     jwt, auth_functions = find_jwt_settings(files, owned_files)
     if jwt_settings == "none":

@@ -98,7 +98,8 @@ def auth_notes(layout: Layout, auth_with: str | None) -> list[str]:
     return notes
 
 
-_ENV_LINE = r"(?m)^\s*(?:export\s+)?{name}\s*=\s*['\"]?([^'\"\r\n#]*)"
+# Any case: pydantic settings match env names to fields whatever their case.
+_ENV_LINE = r"(?mi)^\s*(?:export\s+)?{name}\s*=\s*['\"]?([^'\"\r\n#]*)"
 
 
 def short_secret_warning(layout: Layout, env_texts: Mapping[str, str]) -> str | None:

@@ -62,6 +62,19 @@ class ProjectConfig:
         return value if isinstance(value, str) else None
 
     @property
+    def pytest_testpaths(self) -> list[str]:
+        """`[tool.pytest.ini_options] testpaths`: where the host's tests live."""
+        options = (
+            self.pyproject.get("tool", {}).get("pytest", {}).get("ini_options", {})
+        )
+        paths = options.get("testpaths") if isinstance(options, dict) else None
+        if isinstance(paths, str):
+            paths = paths.split()
+        return (
+            [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        )
+
+    @property
     def project_dependencies(self) -> list[str] | None:
         deps = self.pyproject.get("project", {}).get("dependencies")
         return deps if isinstance(deps, list) else None
