@@ -130,3 +130,25 @@ def test_a_host_without_an_algorithm_setting_gets_hs256(
     monkeypatch.setattr(keys, "jwt_settings", module.jwt_settings)
     assert keys.load_jwt_config().algorithms == ("HS256",)
     assert keys.load_jwt_config().secret == "k" * 40
+
+
+def test_a_host_settings_getter_is_called_at_connect_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def get_settings() -> types.SimpleNamespace:
+        calls.append(1)
+        return types.SimpleNamespace(api_secret_key="g" * 40, api_algorithm="HS384")
+
+    config = types.ModuleType(HOST_JWT["module"])
+    config.get_settings = get_settings  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, HOST_JWT["module"], config)
+    getter = {
+        **HOST_JWT, "attr": "get_settings", "call": True,
+        "secret": "api_secret_key", "algorithm": "api_algorithm",
+    }  # fmt: skip
+    module = load_host(tmp_path, getter)
+    assert not calls, "not at import: the host's settings may need its .env"
+    assert module.jwt_settings() == ("g" * 40, "HS384")
+    assert calls == [1]
