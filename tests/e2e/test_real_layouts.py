@@ -381,6 +381,23 @@ def test_a_cached_settings_getter_with_prefixed_fields_holds_the_secret(
     assert "closed 4001 invalid token" in served.stdout
 
 
+def test_a_rerun_keeps_the_tests_where_the_first_run_put_them(tmp_path: Path) -> None:
+    project = copy_fixture("settings_getter", tmp_path)
+    first = run_wsgen("chat", *FLAGS, "--yes", "--no-verify", cwd=project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (project / "svc/tests/test_chat_ws.py").is_file()
+    # the host moves its tests (pytest's testpaths) after the first run
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"svc/tests"', '"checks"'))
+    (project / "checks").mkdir()
+    (project / "checks/test_more.py").write_text("def test_more() -> None:\n    pass\n")
+    before = snapshot(project)
+    again = run_wsgen("chat", "--yes", "--no-verify", cwd=project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to change" in again.stdout
+    assert snapshot(project) == before, "a re-run moved the generated tests"
+
+
 # --- 7. discovery -----------------------------------------------------------------
 
 

@@ -164,6 +164,9 @@ def build_generation(
     files = scan_project(root)
     # The runtime is shared: a choice made by flag sticks for later runs.
     jwt_choice = spec.jwt_settings or manifest.runtime_context.get("jwt_settings")
+    # Tests stay where earlier runs put them: a re-run never moves them.
+    tests_dirs = (e.context.get("tests_dir") for e in manifest.endpoints.values())
+    recorded_tests = next((d for d in tests_dirs if d), None)
     layout = discover(
         root,
         files,
@@ -172,6 +175,7 @@ def build_generation(
         owned_files=owned,
         runtime_dir=manifest.runtime_dir or None,
         jwt_settings=jwt_choice,
+        tests_dir=recorded_tests,
     )
     if layout.pydantic_major == 1:
         raise RefusedError(

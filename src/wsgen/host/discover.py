@@ -913,6 +913,7 @@ def discover(
     owned_files: frozenset[str] = frozenset(),
     runtime_dir: str | None = None,
     jwt_settings: str | None = None,
+    tests_dir: str | None = None,
 ) -> Layout:
     """`jwt_settings`: MODULE:ATTR of the host's JWT settings, or "none"
     for the WS_JWT_* variables only; None discovers them."""
@@ -946,7 +947,7 @@ def discover(
             )
     runtime_module = runtime_dir[len(base) :].replace("/", ".")
 
-    tests_dir = find_tests_dir(files, config, package_dir)
+    tests_dir = tests_dir or find_tests_dir(files, config, package_dir)
     client_dir = find_client_dir(files, package_dir)
     jwt, auth_functions = find_jwt_settings(files, owned_files)
     if jwt_settings == "none":
