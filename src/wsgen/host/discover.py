@@ -708,9 +708,10 @@ def find_jwt_settings(
                 )
                 break
         if settings is None:  # no module-level object: a getter function
-            for stmt in tree.body:
+            getters = (s for s in tree.body if isinstance(s, ast.FunctionDef))
+            for stmt in getters:
                 owner = _returned_class(stmt, classes)
-                if owner is not None and isinstance(stmt, ast.FunctionDef):
+                if owner is not None:
                     _, module = module_of(files, rel)
                     secret, algorithm, default = classes[owner]
                     settings = JwtSettings(
@@ -736,11 +737,10 @@ def jwt_fields(fields: set[str]) -> tuple[str | None, str | None]:
     return secret, algorithm
 
 
-def _returned_class(stmt: ast.stmt, classes: Container[str]) -> str | None:
+def _returned_class(stmt: ast.FunctionDef, classes: Container[str]) -> str | None:
     """`def get_settings() -> Settings: return Settings()`: the settings
-    class a plain function without required arguments returns, if known."""
-    if not isinstance(stmt, ast.FunctionDef):
-        return None  # a coroutine cannot be called at connect time
+    class a plain function (a coroutine cannot be called at connect time)
+    without required arguments returns, if known."""
     required = len(stmt.args.args) - len(stmt.args.defaults)
     if required or stmt.args.kwonlyargs and None in stmt.args.kw_defaults:
         return None
